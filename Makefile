@@ -1,0 +1,147 @@
+# pipetrace — build, test, demo, bench, install.
+#
+#   make            the pipetrace binary and libtrace (libpipetrace.a / .so)
+#   make demo       build, then run DualPipe (8 ranks, 20 microbatches) on the
+#                   sim backend: schedule, trace.db, stats
+#   make test       unit tests (cmocka) and end-to-end CLI tests
+#   make bench      the speed figures the issues ask for
+#   make install PREFIX=/usr/local
+#
+# demo, test and bench first install the Debian packages they lack
+# (mk/deps.sh). Optional features are probed by mk/configure.sh: NO_CUDA=1,
+# NO_CUPTI=1, NO_NCCL=1, NO_NVTX=1, NO_MPI=1 force one off; CUDA=1 (etc.)
+# insists on it and fails loudly when it is missing.
+
+BUILD ?= build
+PREFIX ?= /usr/local
+CC ?= cc
+CUDA_HOME ?= /usr/local/cuda
+CFLAGS ?= -O2 -g
+WERROR ?= -Werror
+PT_CFLAGS := -std=c11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -fPIC -pthread \
+	-Ilibtrace/include -I$(BUILD) -I.
+LIBS := -lsqlite3 -lyajl -lpthread -lm
+
+SOVERSION := 0
+VERSION := $(shell sed -n 's/^\#define PT_VERSION "\(.*\)"/\1/p' libtrace/include/pipetrace/trace.h)
+
+all: $(BUILD)/pipetrace $(BUILD)/libpipetrace.a $(BUILD)/libpipetrace.so
+
+# ----------------------------------------------------------- configuration
+CONFIG_FLAGS := CC=$(CC) CUDA_HOME=$(CUDA_HOME) NO_CUDA=$(NO_CUDA) CUDA=$(CUDA) \
+	NO_CUPTI=$(NO_CUPTI) CUPTI=$(CUPTI) NO_NCCL=$(NO_NCCL) NCCL=$(NCCL) \
+	NO_NVTX=$(NO_NVTX) NVTX=$(NVTX) NO_MPI=$(NO_MPI) MPI=$(MPI)
+
+$(BUILD)/config.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CONFIG_FLAGS)' | cmp -s - $@ || echo '$(CONFIG_FLAGS)' > $@
+
+$(BUILD)/config.mk: mk/configure.sh $(BUILD)/config.flags
+	@BUILD=$(BUILD) $(CONFIG_FLAGS) sh mk/configure.sh
+
+$(BUILD)/config.h: $(BUILD)/config.mk
+
+ifeq ($(filter deps clean distclean,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+
+# ----------------------------------------------------------------- sources
+# A file named *_<feature>.c is built only when that feature is in.
+FEATURES := cuda cupti nccl nvtx mpi
+gated = $(foreach f,$(FEATURES),$(if $(have_$(f)),,$(filter %_$(f).c,$(1))))
+sources = $(filter-out $(call gated,$(wildcard $(1)/*.c)),$(wildcard $(1)/*.c))
+
+LIBTRACE_SRC := $(call sources,libtrace)
+APP_SRC := $(call sources,runner) $(call sources,exporters) $(call sources,viewer) \
+	$(filter-out cli/main.c,$(call sources,cli))
+FEATURE_CFLAGS := $(sort $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_CFLAGS))))
+FEATURE_LIBS := $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_LIBS)))
+
+LIBTRACE_OBJ := $(LIBTRACE_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIBTRACE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(BUILD)/obj/cli/main.d
+
+$(BUILD)/libpipetrace.a: $(LIBTRACE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libpipetrace.so: $(LIBTRACE_OBJ)
+	$(CC) -shared -Wl,-soname,libpipetrace.so.$(SOVERSION) $(CFLAGS) -o $@ $^ $(LIBS) $(FEATURE_LIBS)
+
+$(BUILD)/app.a: $(APP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pipetrace: $(BUILD)/obj/cli/main.o $(BUILD)/app.a $(BUILD)/libpipetrace.a
+	$(CC) $(CFLAGS) -pthread -o $@ $^ $(LIBS) $(FEATURE_LIBS)
+
+# ------------------------------------------------------------------ tests
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/app.a $(BUILD)/libpipetrace.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -DPT_TEST_DATA='"$(CURDIR)/tests/data"' \
+		-o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a $(LIBS) $(FEATURE_LIBS) -lcmocka
+
+deps:
+	@sh mk/deps.sh build
+
+test-deps:
+	@sh mk/deps.sh test
+
+test: test-deps
+	@$(MAKE) --no-print-directory all tests-build
+	@BUILD=$(BUILD) sh tests/run.sh
+
+tests-build: $(UNIT_BIN)
+
+# ------------------------------------------------------------------- demo
+DEMO_DIR ?= demo
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh mk/demo.sh $(BUILD)/pipetrace $(DEMO_DIR)
+
+# ------------------------------------------------------------------ bench
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/app.a $(BUILD)/libpipetrace.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a \
+		$(LIBS) $(FEATURE_LIBS)
+
+bench: test-deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@BUILD=$(BUILD) sh bench/run.sh
+
+# ---------------------------------------------------------------- install
+$(BUILD)/pipetrace.pc: mk/pipetrace.pc.in libtrace/include/pipetrace/trace.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@LIBS@|$(FEATURE_LIBS)|g' $< > $@
+
+install: all $(BUILD)/pipetrace.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/pipetrace
+	install -m 755 $(BUILD)/pipetrace $(DESTDIR)$(PREFIX)/bin/pipetrace
+	install -m 644 $(BUILD)/libpipetrace.a $(DESTDIR)$(PREFIX)/lib/libpipetrace.a
+	install -m 755 $(BUILD)/libpipetrace.so $(DESTDIR)$(PREFIX)/lib/libpipetrace.so.$(VERSION)
+	ln -sf libpipetrace.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpipetrace.so.$(SOVERSION)
+	ln -sf libpipetrace.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libpipetrace.so
+	install -m 644 libtrace/include/pipetrace/*.h $(DESTDIR)$(PREFIX)/include/pipetrace/
+	install -m 644 $(BUILD)/pipetrace.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipetrace.pc
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(DEMO_DIR)
+
+FORCE:
+.PHONY: all deps test-deps test tests-build demo bench install clean distclean FORCE
+.DELETE_ON_ERROR:
