@@ -1,0 +1,328 @@
+/*
+ * pipetrace/trace.h — libtrace, the recording and reading library of pipetrace.
+ *
+ * libtrace owns the trace database (trace.db, SQLite) and everything that
+ * touches it: the vocabulary of pipeline ops shared by every part of pipetrace
+ * (pt_op, pt_event), the recorder (a lock-free per-thread hot path drained by a
+ * writer thread into SQLite), and the reader that every consumer (stats,
+ * exporters, viewer) uses. It knows nothing about how schedules are made or run:
+ * the runner hands it plans and events, consumers read them back. The schema is
+ * documented in docs/schema.md.
+ *
+ * Conventions. Functions return 0 (PT_OK) or a negative PT_E* code; out-params
+ * come last; nothing here prints to stdout or exits: failures are also reported,
+ * with the file and the reason, through the log callback (pt_log_set). Objects
+ * made with _create/_open are released with _destroy/_close, which accept NULL.
+ * Times are int64 nanoseconds on one timeline per trace, relative to the
+ * absolute epoch stored in meta ("epoch_ns").
+ */
+#ifndef PIPETRACE_TRACE_H
+#define PIPETRACE_TRACE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_VERSION "0.1.0"
+/* The schema this library writes; it reads this version and older ones. */
+#define PT_SCHEMA_VERSION 1
+/* PRAGMA application_id of every pipetrace database ("PTRC"). */
+#define PT_APPLICATION_ID 0x50545243
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+	PT_OK = 0,
+	PT_EINVAL = -1,	  /* invalid argument or invalid input data */
+	PT_ENOMEM = -2,	  /* out of memory */
+	PT_EIO = -3,	  /* read, write or rename failed */
+	PT_ENOENT = -4,	  /* no such file */
+	PT_ENOTDB = -5,	  /* the file is not an SQLite database */
+	PT_EFOREIGN = -6, /* an SQLite database that pipetrace did not write */
+	PT_ECORRUPT = -7, /* a damaged or truncated database */
+	PT_EVERSION = -8, /* written by a newer pipetrace schema */
+	PT_EEXIST = -9,	  /* the output exists and overwriting was not asked for */
+	PT_ENOTSUP = -10, /* a feature this build or this trace does not have */
+	PT_ESQL = -11,	  /* an unexpected SQLite failure */
+	PT_ENODEV = -12,  /* no device for the asked backend */
+	PT_EPLAN = -13,	  /* an invalid or impossible plan */
+};
+
+/* A static description of a result code ("not an SQLite database"). */
+const char *pt_strerror(int err);
+
+/* Nonzero when err means the user's input was bad (a missing, foreign or
+ * corrupt file, an impossible parameter): the CLI exits 2 for those, 1 else. */
+int pt_err_is_input(int err);
+
+/* ----------------------------------------------------------------- logging */
+
+enum pt_log_level { PT_LOG_ERROR = 0, PT_LOG_WARN, PT_LOG_INFO, PT_LOG_DEBUG };
+
+typedef void (*pt_log_fn)(void *ctx, enum pt_log_level level, const char *msg);
+
+/* Route every message of pipetrace's libraries to fn (NULL restores the
+ * default, which writes errors and warnings to stderr). Not thread-safe with
+ * respect to concurrent logging: call it once at start-up. */
+void pt_log_set(pt_log_fn fn, void *ctx);
+
+/* Log one message (printf format). Thread-safe; the message is cut at 1 KiB.
+ * Returns err, so that `return pt_logerr(PT_EINVAL, "...")` reads naturally. */
+void pt_log(enum pt_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int pt_logerr(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------- the op vocabulary */
+
+/* What a plan step or a recorded interval is. */
+enum pt_kind {
+	PT_OP_NONE = 0,
+	PT_OP_F = 1,	/* forward of one chunk for one microbatch */
+	PT_OP_B = 2,	/* full backward (inputs and weights) */
+	PT_OP_I = 3,	/* backward for inputs only; weight grads deferred to a W */
+	PT_OP_W = 4,	/* one deferred weight-gradient group */
+	PT_OP_FB = 5,	/* an overlapped pair: forward (chunk, mb), full backward (chunk2, mb2) */
+	PT_OP_SEND = 6, /* point-to-point send of an activation or a gradient */
+	PT_OP_RECV = 7, /* the matching receive */
+	PT_OP_KIND_MAX
+};
+
+/* What a SEND or RECV carries. */
+enum pt_payload { PT_ACT = 0, PT_GRAD = 1 };
+
+/* Where an op sits in its schedule (for idle breakdowns). */
+enum pt_phase { PT_WARMUP = 0, PT_STEADY = 1, PT_COOLDOWN = 2 };
+
+/* What a stream does. */
+enum pt_stream_role { PT_STREAM_COMPUTE = 0, PT_STREAM_COMM = 1 };
+
+/* The two streams every rank of a runner-made trace has. */
+#define PT_STREAM_MAIN 0 /* compute */
+#define PT_STREAM_P2P 1	 /* point-to-point communication */
+
+static inline int pt_kind_is_compute(int kind) { return kind >= PT_OP_F && kind <= PT_OP_FB; }
+static inline int pt_kind_is_comm(int kind) { return kind == PT_OP_SEND || kind == PT_OP_RECV; }
+
+/*
+ * One step of a rank's plan, and the identity of a recorded interval.
+ * chunk is the rank-local model chunk (for DualPipe, the direction), mb the
+ * microbatch as numbered within that chunk's pipeline (per direction for
+ * DualPipe, per leg for DualPipeV). For SEND/RECV, chunk and mb name the
+ * sender's or receiver's own chunk and microbatch, payload what travels, peer
+ * the other rank, seq the position of the message among all messages from the
+ * sender to the receiver (matching is by that order, as in NCCL), and batch the
+ * communication batch (posted together, waited together) on this rank.
+ */
+typedef struct pt_op {
+	uint8_t kind;	 /* enum pt_kind */
+	uint8_t payload; /* enum pt_payload (SEND/RECV) */
+	uint8_t phase;	 /* enum pt_phase */
+	uint8_t tag;	 /* schedule step (DualPipe S1..S8), 0 when none */
+	int16_t chunk;
+	int16_t chunk2; /* FB: chunk of the backward half; -1 otherwise */
+	int32_t mb;
+	int32_t mb2;   /* FB: microbatch of the backward half; -1 otherwise */
+	int32_t peer;  /* SEND/RECV: the other rank; -1 otherwise */
+	int32_t seq;   /* SEND/RECV: message index on the (sender, receiver) pair */
+	int32_t batch; /* SEND/RECV: batch index on this rank; -1 otherwise */
+	int32_t pad_;
+	int64_t bytes; /* SEND/RECV: message size */
+} pt_op;
+
+/* A pt_op with every optional field cleared (-1). */
+pt_op pt_op_make(int kind, int chunk, int mb);
+
+/* Name styles for pt_op_name. */
+enum pt_name_style {
+	PT_NAME_SPEC = 0, /* the specs' notation: F0:3, F0:7|B1:3, sA0:3>1, rG1:2<0 */
+	PT_NAME_LONG = 1, /* for traces: F0:3, SEND A0:3 → r1, RECV G1:2 ← r0 */
+};
+
+/* Write op's name into buf (always NUL-terminated when size > 0). Returns the
+ * length the full name has, like snprintf. */
+int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size);
+
+/* Parse a compute op in the spec notation ("F0:3", "I1:0", "F0:7|B1:3").
+ * Returns 0, or PT_EINVAL when text is not one. */
+int pt_op_parse(const char *text, pt_op *out);
+
+/* A recorded interval: an executed op (compute) or one message (comm). */
+typedef struct pt_event {
+	int64_t start_ns;
+	int64_t end_ns;
+	int64_t posted_ns; /* comm: when the send or receive was posted; else start */
+	int32_t rank;
+	int32_t step; /* index into the rank's plan; -1 when not from a plan */
+	uint16_t stream;
+	uint16_t pad_[3]; /* reserved; libtrace uses pad_[0] inside its buffers */
+	pt_op op;
+} pt_event;
+
+/* Per-rank facts, including the schedule's analytic expectations. */
+typedef struct pt_rank_info {
+	int32_t rank;
+	int32_t device;		   /* GPU ordinal, -1 when none */
+	int64_t theory_bubble_ns;  /* the schedule's formula; -1 when none applies */
+	int32_t theory_peak_act;   /* peak in-flight chunk activations; -1 when none */
+	int32_t nchunks;	   /* chunks (model stages) this rank holds */
+	char label[64];		   /* "rank 3 · stages 3,4" */
+} pt_rank_info;
+
+/* Which pipeline and which stage of it a rank's chunk is. */
+typedef struct pt_chunk_info {
+	int32_t rank;
+	int32_t chunk;
+	int32_t pipe;  /* pipeline (DualPipe: direction); 0 for one-pipeline schedules */
+	int32_t stage; /* model stage id (torch's stage index) */
+} pt_chunk_info;
+
+/* ---------------------------------------------------------------- recorder */
+
+typedef struct pt_rec pt_rec;	/* a trace being written */
+typedef struct pt_tbuf pt_tbuf; /* one recording thread's buffer */
+
+enum pt_clock {
+	PT_CLOCK_VIRTUAL = 0, /* the caller supplies every time (simulations, imports) */
+	PT_CLOCK_MONOTONIC,   /* CLOCK_MONOTONIC read at each pt_begin/pt_end */
+	PT_CLOCK_TSC,	      /* the CPU cycle counter, mapped onto CLOCK_MONOTONIC by
+				 the writer; falls back to MONOTONIC where the
+				 counter is not invariant */
+};
+
+typedef struct pt_rec_opts {
+	enum pt_clock clock;
+	int overwrite;	      /* replace an existing file at path */
+	uint32_t chunk_events; /* events per buffer chunk (0: 4096) */
+	uint32_t chunks;       /* chunks per recording thread (0: 16) */
+} pt_rec_opts;
+
+/*
+ * Start writing a trace to path. The database is built in a temporary file
+ * beside path and renamed over it only by a successful pt_rec_close, so an
+ * error or a crash never leaves a half-written trace at path. Starts the
+ * writer thread. Errors: PT_EEXIST (path exists, opts->overwrite unset),
+ * PT_EIO, PT_ESQL, PT_ENOMEM.
+ */
+int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out);
+
+/* Set a meta key (schema.md lists them). Any thread; not the hot path. */
+int pt_rec_meta(pt_rec *rec, const char *key, const char *value);
+int pt_rec_meta_int(pt_rec *rec, const char *key, int64_t value);
+
+/* Describe a rank, one of its streams, one of its chunks. Not the hot path. */
+int pt_rec_rank(pt_rec *rec, const pt_rank_info *info);
+int pt_rec_stream(pt_rec *rec, int rank, int stream, enum pt_stream_role role, const char *name);
+int pt_rec_chunk(pt_rec *rec, const pt_chunk_info *info);
+
+/* Store a rank's planned ops (step i is ops[i]). Not the hot path. */
+int pt_rec_plan(pt_rec *rec, int rank, const pt_op *ops, size_t n);
+
+/*
+ * The calling thread's buffer: made on the first call from each thread (one
+ * mutex and one allocation), then returned from a thread-local cache. Every
+ * pt_emit/pt_begin/pt_end on it must come from that thread. NULL on ENOMEM.
+ */
+pt_tbuf *pt_rec_thread(pt_rec *rec);
+
+/* The trace clock now, in the units pt_begin stores (ticks for PT_CLOCK_TSC,
+ * ns otherwise). For PT_CLOCK_VIRTUAL this returns 0. */
+int64_t pt_rec_ticks(const pt_rec *rec);
+
+/* Append a complete event (times given, in ns on the trace timeline). Hot path:
+ * no lock, no allocation; blocks only when the writer has fallen a whole
+ * buffer behind (counted in meta "rec.stalls"). */
+void pt_emit(pt_tbuf *b, const pt_event *ev);
+
+/* Begin and end an op on (rank, stream), reading the trace clock. Hot path.
+ * Pairs must nest on a thread and end on the thread that began them. */
+void pt_begin(pt_tbuf *b, int32_t rank, uint16_t stream, int32_t step, const pt_op *op);
+void pt_end(pt_tbuf *b, int32_t rank, uint16_t stream);
+
+/*
+ * Finish: wait for the writer to drain every buffer, build the indexes, write
+ * the recorder's own meta (events, stalls), commit and rename the temporary
+ * file to its path. Frees rec whatever the result. All recording threads must
+ * have stopped using their buffers.
+ */
+int pt_rec_close(pt_rec *rec);
+
+/* Give up: stop the writer, delete the temporary file, free rec. NULL is a no-op. */
+void pt_rec_abort(pt_rec *rec);
+
+/* ------------------------------------------------------------------ reader */
+
+typedef struct pt_trace pt_trace;   /* a trace open for reading */
+typedef struct pt_cursor pt_cursor; /* a stream of events out of it */
+
+/*
+ * Open a trace read-only and check that it is one pipetrace can read: the
+ * file exists (PT_ENOENT), is SQLite (PT_ENOTDB), is not truncated or damaged
+ * (PT_ECORRUPT), is pipetrace's (PT_EFOREIGN) and of a schema this library
+ * knows (PT_EVERSION). Each failure is logged with the path and the reason.
+ */
+int pt_trace_open(const char *path, pt_trace **out);
+void pt_trace_close(pt_trace *t);
+
+const char *pt_trace_path(const pt_trace *t);
+
+/* A meta value, borrowed until pt_trace_close; NULL when the key is absent. */
+const char *pt_trace_meta(pt_trace *t, const char *key);
+/* A meta value as an integer; def when absent or not a number. */
+int64_t pt_trace_meta_int(pt_trace *t, const char *key, int64_t def);
+
+/* Number of ranks (rows of the ranks table). */
+int pt_trace_nranks(pt_trace *t);
+
+/* Facts about one rank, by rank id. PT_EINVAL when the rank is not in the trace. */
+int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out);
+/* Facts about the i-th rank in rank order (0 <= i < pt_trace_nranks). */
+int pt_trace_rank_at(pt_trace *t, int i, pt_rank_info *out);
+
+/* The chunks of one rank, in chunk order (at most max; returns how many). */
+int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max);
+
+/* Role and name of one stream (name borrowed until close). PT_EINVAL if absent. */
+int pt_trace_stream(pt_trace *t, int rank, int stream, enum pt_stream_role *role, const char **name);
+
+/* The planned ops of one rank in step order, malloc'ed (caller frees). A rank
+ * without a plan gives *n = 0. */
+int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n);
+
+/* What a cursor delivers. */
+enum pt_source {
+	PT_SRC_OPS = 1 << 0,   /* executed compute ops */
+	PT_SRC_COMMS = 1 << 1, /* messages (SEND and RECV) */
+};
+
+typedef struct pt_query {
+	unsigned sources; /* enum pt_source bits; 0 means all */
+	int rank;	  /* one rank, or -1 for all */
+	int64_t from_ns;  /* events ending at or after from_ns ... */
+	int64_t to_ns;	  /* ... and starting before to_ns */
+	uint32_t kinds;	  /* bit (1 << kind) per wanted kind; 0 means all */
+} pt_query;
+
+/* A query that selects everything (from_ns = INT64_MIN, to_ns = INT64_MAX):
+ * start from it and narrow, rather than from a zeroed struct. */
+pt_query pt_query_all(void);
+
+/*
+ * Open a cursor over the events q selects, in (start_ns, rank, stream) order;
+ * memory stays bounded whatever the trace size.
+ */
+int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out);
+/* Next event: 1 and *ev filled, 0 at the end, or a negative PT_E* code. */
+int pt_cursor_next(pt_cursor *c, pt_event *ev);
+void pt_cursor_close(pt_cursor *c);
+
+/* Count the events q selects (PT_E* on failure). */
+int64_t pt_trace_count(pt_trace *t, const pt_query *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIPETRACE_TRACE_H */

@@ -1,0 +1,82 @@
+/*
+ * libtrace/internal.h — what libtrace's own files share and nobody else sees:
+ * the schema text, the clock, and the layout of a hot-path record. Public
+ * declarations live in include/pipetrace/trace.h only.
+ */
+#ifndef PT_LIBTRACE_INTERNAL_H
+#define PT_LIBTRACE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "pipetrace/trace.h"
+
+/* --- schema (schema.c) --- */
+
+/* The DDL of PT_SCHEMA_VERSION, run inside one transaction on a new file. */
+extern const char pt_schema_sql[];
+/* Indexes, built once at the end of recording (bulk inserts go faster first). */
+extern const char pt_index_sql[];
+
+/*
+ * Check the first 100 bytes of path: SQLite magic, and a file at least as long
+ * as the page count its header declares (truncation). Logs and returns
+ * PT_ENOENT, PT_ENOTDB, PT_ECORRUPT or PT_EIO; 0 when it looks whole.
+ */
+int pt_schema_check_file(const char *path);
+
+/* Check an open connection: application_id, user_version and the tables the
+ * reader needs. Logs with path and returns PT_EFOREIGN / PT_EVERSION /
+ * PT_ECORRUPT. */
+int pt_schema_check_db(sqlite3 *db, const char *path);
+
+/* Map an SQLite result code to a PT_E* code. */
+int pt_sqlite_err(int rc);
+
+/* --- clock (clock.c) --- */
+
+/* ns of CLOCK_MONOTONIC and CLOCK_REALTIME. */
+int64_t pt_mono_ns(void);
+int64_t pt_real_ns(void);
+
+/* Whether the CPU's cycle counter is invariant and can be read here. */
+int pt_tsc_usable(void);
+
+/* Read the cycle counter (only meaningful when pt_tsc_usable()). */
+static inline int64_t pt_tsc_read(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint32_t lo, hi;
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return (int64_t)(((uint64_t)hi << 32) | lo);
+#elif defined(__aarch64__)
+	uint64_t v;
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+	return (int64_t)v;
+#else
+	return pt_mono_ns();
+#endif
+}
+
+/*
+ * Ticks-to-ns map: (tick, ns) samples taken by the writer over the run; a
+ * tick is converted by linear interpolation between the two samples around
+ * it (extrapolated past the ends). Single-threaded (the writer's).
+ */
+typedef struct pt_tickmap {
+	int64_t *tick;
+	int64_t *ns;
+	size_t n, cap;
+} pt_tickmap;
+
+/* Take one bracketed sample (tick read on both sides of the ns read). */
+int pt_tickmap_sample(pt_tickmap *m);
+int64_t pt_tickmap_ns(const pt_tickmap *m, int64_t tick);
+void pt_tickmap_fini(pt_tickmap *m);
+
+/* --- hot-path records (rec.c) --- */
+
+/* pt_event.pad_[0] holds the record type inside buffers. */
+enum { PT_REC_COMPLETE = 1, PT_REC_BEGIN = 2, PT_REC_END = 3 };
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * libtrace/op.c — the names of ops. One place formats and parses the spec
+ * notation (F0:3, F0:7|B1:3, sA0:3>1) so the schedule printer, the exporters
+ * and the viewer all call an op the same thing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+pt_op pt_op_make(int kind, int chunk, int mb)
+{
+	pt_op op;
+	memset(&op, 0, sizeof op);
+	op.kind = (uint8_t)kind;
+	op.chunk = (int16_t)chunk;
+	op.mb = mb;
+	op.chunk2 = -1;
+	op.mb2 = -1;
+	op.peer = -1;
+	op.seq = -1;
+	op.batch = -1;
+	return op;
+}
+
+static char kind_letter(int kind)
+{
+	switch (kind) {
+	case PT_OP_F: return 'F';
+	case PT_OP_B: return 'B';
+	case PT_OP_I: return 'I';
+	case PT_OP_W: return 'W';
+	}
+	return '?';
+}
+
+int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size)
+{
+	char pl = op->payload == PT_GRAD ? 'G' : 'A';
+	switch (op->kind) {
+	case PT_OP_F:
+	case PT_OP_B:
+	case PT_OP_I:
+	case PT_OP_W:
+		return snprintf(buf, size, "%c%d:%d", kind_letter(op->kind), op->chunk, op->mb);
+	case PT_OP_FB:
+		return snprintf(buf, size, "F%d:%d|B%d:%d", op->chunk, op->mb, op->chunk2, op->mb2);
+	case PT_OP_SEND:
+		if (style == PT_NAME_LONG)
+			return snprintf(buf, size, "SEND %c%d:%d \xe2\x86\x92 r%d", pl, op->chunk, op->mb, op->peer);
+		return snprintf(buf, size, "s%c%d:%d>%d", pl, op->chunk, op->mb, op->peer);
+	case PT_OP_RECV:
+		if (style == PT_NAME_LONG)
+			return snprintf(buf, size, "RECV %c%d:%d \xe2\x86\x90 r%d", pl, op->chunk, op->mb, op->peer);
+		return snprintf(buf, size, "r%c%d:%d<%d", pl, op->chunk, op->mb, op->peer);
+	}
+	return snprintf(buf, size, "?%d", op->kind);
+}
+
+/* "<letter><chunk>:<mb>" at *p; advances *p. */
+static int parse_one(const char **p, int *kind, int *chunk, int *mb)
+{
+	const char *s = *p;
+	char *end;
+	switch (*s) {
+	case 'F': *kind = PT_OP_F; break;
+	case 'B': *kind = PT_OP_B; break;
+	case 'I': *kind = PT_OP_I; break;
+	case 'W': *kind = PT_OP_W; break;
+	default: return PT_EINVAL;
+	}
+	s++;
+	if (*s < '0' || *s > '9')
+		return PT_EINVAL;
+	long c = strtol(s, &end, 10);
+	if (*end != ':' || c > 32767)
+		return PT_EINVAL;
+	s = end + 1;
+	if (*s < '0' || *s > '9')
+		return PT_EINVAL;
+	long m = strtol(s, &end, 10);
+	if (m > 0x7fffffffL)
+		return PT_EINVAL;
+	*chunk = (int)c;
+	*mb = (int)m;
+	*p = end;
+	return 0;
+}
+
+int pt_op_parse(const char *text, pt_op *out)
+{
+	const char *p = text;
+	int k1, c1, m1, k2, c2, m2;
+	if (parse_one(&p, &k1, &c1, &m1) < 0)
+		return PT_EINVAL;
+	if (*p == '\0') {
+		*out = pt_op_make(k1, c1, m1);
+		return 0;
+	}
+	if (*p != '|' || k1 != PT_OP_F)
+		return PT_EINVAL;
+	p++;
+	if (parse_one(&p, &k2, &c2, &m2) < 0 || k2 != PT_OP_B || *p != '\0')
+		return PT_EINVAL;
+	*out = pt_op_make(PT_OP_FB, c1, m1);
+	out->chunk2 = (int16_t)c2;
+	out->mb2 = m2;
+	return 0;
+}

@@ -1,0 +1,184 @@
+/*
+ * libtrace/schema.c — the trace.db schema (docs/schema.md is its prose twin)
+ * and the checks that tell a pipetrace trace from any other file: a missing
+ * file, a file that is not SQLite, a truncated one, another program's
+ * database, one from a newer pipetrace. It does not read or write events.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const char pt_schema_sql[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;\n"
+	"CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
+	"INSERT INTO kinds VALUES (1,'F'),(2,'B'),(3,'I'),(4,'W'),(5,'FB'),(6,'SEND'),(7,'RECV');\n"
+	"CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);\n"
+	"CREATE TABLE ranks(rank INTEGER PRIMARY KEY, device INTEGER, theory_bubble_ns INTEGER,"
+	" theory_peak_act INTEGER, nchunks INTEGER, label TEXT);\n"
+	"CREATE TABLE streams(rank INTEGER NOT NULL, stream INTEGER NOT NULL, role INTEGER NOT NULL,"
+	" name TEXT, PRIMARY KEY(rank, stream)) WITHOUT ROWID;\n"
+	"CREATE TABLE chunks(rank INTEGER NOT NULL, chunk INTEGER NOT NULL, pipe INTEGER NOT NULL,"
+	" stage INTEGER NOT NULL, PRIMARY KEY(rank, chunk)) WITHOUT ROWID;\n"
+	"CREATE TABLE plan(rank INTEGER NOT NULL, step INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	" chunk INTEGER, mb INTEGER, chunk2 INTEGER, mb2 INTEGER, payload INTEGER, peer INTEGER,"
+	" seq INTEGER, batch INTEGER, bytes INTEGER, phase INTEGER, tag INTEGER,"
+	" PRIMARY KEY(rank, step)) WITHOUT ROWID;\n"
+	"CREATE TABLE ops(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" step INTEGER, kind INTEGER NOT NULL, chunk INTEGER, mb INTEGER, chunk2 INTEGER,"
+	" mb2 INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n"
+	"CREATE TABLE comms(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
+	" peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
+	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n";
+
+const char pt_index_sql[] =
+	"CREATE INDEX ops_rank_start ON ops(rank, start_ns);\n"
+	"CREATE INDEX comms_rank_start ON comms(rank, start_ns);\n";
+
+int pt_sqlite_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return PT_OK;
+	case SQLITE_NOMEM:
+		return PT_ENOMEM;
+	case SQLITE_NOTADB:
+		return PT_ENOTDB;
+	case SQLITE_CORRUPT:
+	case SQLITE_FORMAT:
+		return PT_ECORRUPT;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return PT_EIO;
+	}
+	return PT_ESQL;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int pt_schema_check_file(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return pt_logerr(PT_ENOENT, "%s: no such file", path);
+		return pt_logerr(PT_EIO, "%s: %s", path, strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		return pt_logerr(PT_ENOTDB, "%s: is a directory, not a trace database", path);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return pt_logerr(PT_EIO, "%s: %s", path, strerror(errno));
+	unsigned char h[100];
+	ssize_t n = read(fd, h, sizeof h);
+	close(fd);
+	if (n < 0)
+		return pt_logerr(PT_EIO, "%s: %s", path, strerror(errno));
+	if (n == 0)
+		return pt_logerr(PT_ENOTDB, "%s: empty file, not a trace database", path);
+	if (n < 16 || memcmp(h, "SQLite format 3", 16) != 0)
+		return pt_logerr(PT_ENOTDB, "%s: not an SQLite database (no SQLite header)", path);
+	if (n < 100)
+		return pt_logerr(PT_ECORRUPT, "%s: truncated SQLite database (%zd-byte header)", path, n);
+	uint32_t page = (uint32_t)h[16] << 8 | h[17];
+	if (page == 1)
+		page = 65536;
+	uint32_t pages = be32(h + 28);
+	uint32_t change = be32(h + 24), valid_for = be32(h + 92);
+	/* The in-header size is authoritative when written by SQLite >= 3.7.0,
+	 * which stamps version-valid-for with the change counter. */
+	if (pages && change == valid_for && (uint64_t)page * pages > (uint64_t)st.st_size)
+		return pt_logerr(PT_ECORRUPT,
+				 "%s: truncated database: %lld bytes, but its header declares %u pages of %u bytes",
+				 path, (long long)st.st_size, pages, page);
+	return 0;
+}
+
+static int table_exists(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	int found = 0;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		found = 1;
+	else if (rc != SQLITE_DONE)
+		found = -1;
+	sqlite3_finalize(st);
+	return found;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int pt_schema_check_db(sqlite3 *db, const char *path)
+{
+	int64_t app = 0, ver = 0;
+	int rc = pragma_int(db, "PRAGMA application_id", &app);
+	if (rc == SQLITE_OK)
+		rc = pragma_int(db, "PRAGMA user_version", &ver);
+	if (rc != SQLITE_OK) {
+		int err = pt_sqlite_err(rc);
+		if (err == PT_ENOTDB)
+			return pt_logerr(err, "%s: not an SQLite database (%s)", path, sqlite3_errmsg(db));
+		return pt_logerr(err == PT_ESQL ? PT_ECORRUPT : err, "%s: cannot read the database: %s", path,
+				 sqlite3_errmsg(db));
+	}
+	if (app != PT_APPLICATION_ID) {
+		int has_meta = table_exists(db, "meta");
+		if (has_meta < 0)
+			return pt_logerr(PT_ECORRUPT, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+		return pt_logerr(PT_EFOREIGN,
+				 "%s: an SQLite database, but not a pipetrace trace (application_id %#llx, "
+				 "expected %#x)%s",
+				 path, (unsigned long long)app, PT_APPLICATION_ID,
+				 table_exists(db, "TARGET_INFO_SESSION_START_TIME") == 1 ||
+						 table_exists(db, "StringIds") == 1
+					 ? "; it looks like an Nsight Systems export: use `pipetrace import`"
+					 : "");
+	}
+	if (ver > PT_SCHEMA_VERSION)
+		return pt_logerr(PT_EVERSION,
+				 "%s: written with trace schema %lld, newer than this pipetrace reads (%d); "
+				 "upgrade pipetrace",
+				 path, (long long)ver, PT_SCHEMA_VERSION);
+	if (ver < 1)
+		return pt_logerr(PT_ECORRUPT, "%s: pipetrace trace without a schema version (unfinished write?)",
+				 path);
+	static const char *const need[] = {"meta", "ranks", "streams", "chunks", "plan", "ops", "comms"};
+	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+		int e = table_exists(db, need[i]);
+		if (e < 0)
+			return pt_logerr(PT_ECORRUPT, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+		if (e == 0)
+			return pt_logerr(PT_ECORRUPT, "%s: damaged trace: table '%s' is missing", path, need[i]);
+	}
+	return 0;
+}
