@@ -1,0 +1,182 @@
+/*
+ * runner/plan.c — the plan container, its printer, and the dispatch from a
+ * schedule name to its generator. Validation lives in validate.c, the
+ * generators in dualpipe.c and baselines.c, message attachment in comm.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner.h"
+
+static const char *const names[PT_SCHED_COUNT] = {
+	[PT_SCHED_DUALPIPE] = "dualpipe", [PT_SCHED_DUALPIPEV] = "dualpipev",
+	[PT_SCHED_1F1B] = "1f1b",	  [PT_SCHED_ZB1P] = "zb1p",
+	[PT_SCHED_GPIPE] = "gpipe",	  [PT_SCHED_INTERLEAVED] = "interleaved",
+	[PT_SCHED_ZBV] = "zbv",
+};
+
+const char *pt_sched_name(int sched)
+{
+	if (sched == PT_SCHED_CSV)
+		return "csv";
+	return sched >= 0 && sched < PT_SCHED_COUNT ? names[sched] : "?";
+}
+
+int pt_sched_parse(const char *name)
+{
+	for (int i = 0; i < PT_SCHED_COUNT; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	if (strcmp(name, "zbh1") == 0)
+		return PT_SCHED_ZB1P;
+	if (strcmp(name, "interleaved1f1b") == 0)
+		return PT_SCHED_INTERLEAVED;
+	return -1;
+}
+
+const char *pt_sched_list(void) { return "dualpipe, dualpipev, 1f1b, zb1p, gpipe, interleaved, zbv"; }
+
+int pt_plan_alloc(int sched, int ranks, int chunks, int npipes, int nstages, pt_plan **out)
+{
+	*out = NULL;
+	pt_plan *p = calloc(1, sizeof *p);
+	if (!p)
+		return PT_ENOMEM;
+	p->sched = sched;
+	snprintf(p->name, sizeof p->name, "%s", pt_sched_name(sched));
+	p->ranks = ranks;
+	p->chunks = chunks;
+	p->npipes = npipes;
+	p->nstages = nstages;
+	p->chunk = calloc((size_t)ranks * (size_t)chunks, sizeof *p->chunk);
+	p->holder = malloc((size_t)npipes * (size_t)nstages * sizeof *p->holder);
+	p->rank = calloc((size_t)ranks, sizeof *p->rank);
+	if (!p->chunk || !p->holder || !p->rank) {
+		pt_plan_destroy(p);
+		return PT_ENOMEM;
+	}
+	for (int i = 0; i < npipes * nstages; i++)
+		p->holder[i] = -1;
+	for (int r = 0; r < ranks; r++)
+		for (int c = 0; c < chunks; c++)
+			p->chunk[r * chunks + c] = (pt_chunk_info){r, c, -1, -1};
+	*out = p;
+	return 0;
+}
+
+void pt_plan_place(pt_plan *p, int rank, int chunk, int pipe, int stage)
+{
+	p->chunk[rank * p->chunks + chunk] = (pt_chunk_info){rank, chunk, pipe, stage};
+	p->holder[pipe * p->nstages + stage] = rank * p->chunks + chunk;
+}
+
+int pt_plan_push(pt_plan *p, int rank, const pt_op *op)
+{
+	pt_rank_plan *rp = &p->rank[rank];
+	if (rp->n == rp->cap) {
+		size_t cap = rp->cap ? rp->cap * 2 : 64;
+		pt_op *o = realloc(rp->ops, cap * sizeof *o);
+		if (!o)
+			return PT_ENOMEM;
+		rp->ops = o;
+		rp->cap = cap;
+	}
+	rp->ops[rp->n++] = *op;
+	if (pt_kind_is_comm(op->kind) && op->batch >= rp->nbatches)
+		rp->nbatches = op->batch + 1;
+	return 0;
+}
+
+void pt_plan_destroy(pt_plan *p)
+{
+	if (!p)
+		return;
+	for (int r = 0; p->rank && r < p->ranks; r++)
+		free(p->rank[r].ops);
+	free(p->rank);
+	free(p->chunk);
+	free(p->holder);
+	free(p);
+}
+
+size_t pt_plan_count(const pt_plan *p, int comm)
+{
+	size_t n = 0;
+	for (int r = 0; r < p->ranks; r++)
+		for (size_t i = 0; i < p->rank[r].n; i++)
+			n += (pt_kind_is_comm(p->rank[r].ops[i].kind) != 0) == (comm != 0);
+	return n;
+}
+
+int pt_plan_create(const pt_plan_params *params, pt_plan **out)
+{
+	*out = NULL;
+	pt_plan *p = NULL;
+	int err;
+	if (params->ranks < 1)
+		return pt_logerr(PT_EINVAL, "--ranks must be at least 1 (got %d)", params->ranks);
+	if (params->microbatches < 1)
+		return pt_logerr(PT_EINVAL, "--microbatches must be at least 1 (got %d)", params->microbatches);
+	if (params->ranks > 65536 || params->microbatches > 1 << 24)
+		return pt_logerr(PT_EINVAL, "--ranks %d / --microbatches %d: too large (limits 65536 and %d)",
+				 params->ranks, params->microbatches, 1 << 24);
+	if (params->bytes < 0)
+		return pt_logerr(PT_EINVAL, "message size must not be negative");
+	switch (params->sched) {
+	case PT_SCHED_DUALPIPE:
+	case PT_SCHED_DUALPIPEV:
+		err = pt_gen_dualpipe(params, &p);
+		break;
+	case PT_SCHED_1F1B:
+	case PT_SCHED_ZB1P:
+	case PT_SCHED_GPIPE:
+	case PT_SCHED_INTERLEAVED:
+	case PT_SCHED_ZBV:
+		err = pt_gen_baseline(params, &p);
+		break;
+	default:
+		return pt_logerr(PT_EINVAL, "unknown schedule (known: %s)", pt_sched_list());
+	}
+	if (err)
+		return err;
+	p->microbatches = params->microbatches;
+	if ((err = pt_plan_validate(p))) {
+		pt_plan_destroy(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+void pt_plan_print(const pt_plan *p, FILE *out, unsigned flags)
+{
+	char name[64];
+	for (int r = 0; r < p->ranks; r++) {
+		const pt_rank_plan *rp = &p->rank[r];
+		fprintf(out, "r%d:", r);
+		int tag = -1, in_batch = -1;
+		for (size_t i = 0; i < rp->n; i++) {
+			const pt_op *o = &rp->ops[i];
+			if (pt_kind_is_comm(o->kind)) {
+				if (!(flags & PT_PRINT_COMMS))
+					continue;
+				pt_op_name(o, PT_NAME_SPEC, name, sizeof name);
+				fprintf(out, "%s%s", in_batch == o->batch ? " " : " [", name);
+				in_batch = o->batch;
+				if (i + 1 == rp->n || rp->ops[i + 1].batch != o->batch ||
+				    !pt_kind_is_comm(rp->ops[i + 1].kind)) {
+					fputc(']', out);
+					in_batch = -1;
+				}
+				continue;
+			}
+			if ((flags & PT_PRINT_STEPS) && o->tag && o->tag != tag) {
+				fprintf(out, " S%d:", o->tag);
+				tag = o->tag;
+			}
+			pt_op_name(o, PT_NAME_SPEC, name, sizeof name);
+			fprintf(out, " %s", name);
+		}
+		fputc('\n', out);
+	}
+}

@@ -1,0 +1,213 @@
+/*
+ * runner/runner.h — plans, schedules and the executors that run them.
+ *
+ * A plan is, for each rank, the ordered list of ops it executes: compute ops
+ * (F, B, I, W, FB) and the point-to-point SENDs and RECVs between them, each
+ * message in a numbered batch (the ops DualPipe posts and waits together).
+ * Generators build plans from a schedule's rules (spec/dualpipe.md,
+ * spec/schedules.md); every plan is validated before anything runs it.
+ * Executors (the sim backend here, cpu and cuda later) walk a plan and hand
+ * events to libtrace. The runner never reads a trace back.
+ */
+#ifndef PT_RUNNER_H
+#define PT_RUNNER_H
+
+#include <stdio.h>
+
+#include "pipetrace/trace.h"
+
+/* ------------------------------------------------------------- schedules */
+
+enum pt_sched {
+	PT_SCHED_DUALPIPE = 0,
+	PT_SCHED_DUALPIPEV,
+	PT_SCHED_1F1B,
+	PT_SCHED_ZB1P,
+	PT_SCHED_GPIPE,
+	PT_SCHED_INTERLEAVED,
+	PT_SCHED_ZBV,
+	PT_SCHED_COUNT,
+	PT_SCHED_CSV = 100, /* read from a torch action CSV */
+};
+
+/* The schedule's name ("dualpipe"), and back (-1 when unknown; accepts the
+ * aliases zbh1 and interleaved1f1b). pt_sched_list is "dualpipe, …, zbv". */
+const char *pt_sched_name(int sched);
+int pt_sched_parse(const char *name);
+const char *pt_sched_list(void);
+
+typedef struct pt_plan_params {
+	int sched;
+	int ranks;
+	int microbatches; /* in total (DualPipe splits them over its two directions) */
+	int chunks;	  /* interleaved: chunks (virtual stages) per rank; 0 = 2 */
+	int group;	  /* interleaved: microbatch group size; 0 = ranks */
+	int64_t bytes;	  /* size of every activation / gradient message */
+} pt_plan_params;
+
+/* One rank's list of ops. */
+typedef struct pt_rank_plan {
+	pt_op *ops;
+	size_t n, cap;
+	int nbatches;
+} pt_rank_plan;
+
+typedef struct pt_plan {
+	int sched;
+	char name[64]; /* schedule name, or the CSV file's name */
+	int ranks;
+	int microbatches; /* total */
+	int chunks;	  /* per rank */
+	int group;	  /* interleaved only */
+	int npipes;	  /* 2 for DualPipe, 1 otherwise */
+	int nstages;	  /* stages per pipeline */
+	int mbs[2];	  /* microbatches per pipeline */
+	pt_chunk_info *chunk; /* [rank * chunks + c] */
+	int *holder;	      /* [pipe * nstages + stage] -> rank * chunks + c, -1 if none */
+	pt_rank_plan *rank;   /* [ranks] */
+} pt_plan;
+
+/*
+ * Generate the plan of p->sched for p->ranks ranks and p->microbatches, then
+ * validate it. An impossible parameter (DualPipe with an odd rank count, too
+ * few microbatches, …) is logged naming the rule and returns PT_EINVAL.
+ */
+int pt_plan_create(const pt_plan_params *p, pt_plan **out);
+void pt_plan_destroy(pt_plan *plan);
+
+/* Read a torch.distributed.pipelining action CSV (compute_only or
+ * compute_comms; comm actions are re-derived), attach messages of `bytes`, and
+ * validate. Errors name the file, line and cell. */
+int pt_plan_load_csv(const char *path, int64_t bytes, pt_plan **out);
+
+/* Write the plan's compute actions as a torch action CSV. PT_ENOTSUP (logged)
+ * for schedules that format cannot express (DualPipe: every stage on two ranks). */
+int pt_plan_write_csv(const pt_plan *plan, FILE *out);
+
+/*
+ * Check a plan: each (pipeline, stage, microbatch) has exactly one F and one
+ * B (or one I and one W); every op's inputs are produced or received earlier;
+ * each neighbour pair's sends and receives match one-to-one in posting order;
+ * a rendezvous simulation finishes. Logs the first problem, naming the rank,
+ * the step and the op, and returns PT_EPLAN; 0 when the plan is sound.
+ */
+int pt_plan_validate(const pt_plan *plan);
+
+enum pt_print_flags {
+	PT_PRINT_COMMS = 1 << 0, /* show communication batches: [sA0:0>1 rA1:0<1] */
+	PT_PRINT_STEPS = 1 << 1, /* show schedule steps: S1: … */
+};
+
+/* Print one line per rank, "r<rank>: <op> <op> …", in the spec notation. */
+void pt_plan_print(const pt_plan *plan, FILE *out, unsigned flags);
+
+/* Number of compute ops and of messages (SEND + RECV) over all ranks. */
+size_t pt_plan_count(const pt_plan *plan, int comm);
+
+/* The chunk info of (rank, chunk). */
+static inline const pt_chunk_info *pt_plan_chunk(const pt_plan *p, int rank, int chunk)
+{
+	return &p->chunk[rank * p->chunks + chunk];
+}
+
+/* ------------------------------------------------ plan building (internal) */
+
+/* Allocate an empty plan with its chunk layout unset (generators fill it). */
+int pt_plan_alloc(int sched, int ranks, int chunks, int npipes, int nstages, pt_plan **out);
+/* Place (rank, chunk) at (pipe, stage); fills chunk[] and holder[]. */
+void pt_plan_place(pt_plan *p, int rank, int chunk, int pipe, int stage);
+/* Append an op to a rank (PT_ENOMEM). */
+int pt_plan_push(pt_plan *p, int rank, const pt_op *op);
+/* Attach SEND/RECV batches to a plan of compute ops only (comm.c): sends
+ * after the producing op, receives before the consuming op, receives pulled
+ * earlier where needed so each pair matches in posting order. */
+int pt_plan_attach_comms(pt_plan *p, int64_t bytes);
+
+/* The generators (compute ops and, for DualPipe, its exact comm batches). */
+int pt_gen_dualpipe(const pt_plan_params *p, pt_plan **out);
+int pt_gen_baseline(const pt_plan_params *p, pt_plan **out);
+
+/* ------------------------------------------------------------ cost model */
+
+typedef struct pt_cost {
+	int64_t f, b, i, w, fb; /* ns per op */
+	int64_t latency;	/* ns per message */
+	double bandwidth;	/* bytes per second; 0 means unlimited */
+} pt_cost;
+
+/* F=1ms, B=2ms, I=1ms, W=1ms, FB=3ms (DualPipe's README convention), free links. */
+pt_cost pt_cost_default(void);
+
+/* Duration of a compute op of this kind. */
+int64_t pt_cost_op(const pt_cost *c, int kind);
+
+/* Time one message of `bytes` occupies its link, and its latency on top. */
+int64_t pt_cost_wire(const pt_cost *c, int64_t bytes);
+
+/* "F=1ms,B=2ms,I=1ms,W=1ms,FB=3ms" and the link, for meta. */
+void pt_cost_format(const pt_cost *c, char *buf, size_t size);
+
+/* ------------------------------------------------------------ sim backend */
+
+enum pt_comm_mode {
+	PT_COMM_FLUSH = 0, /* post each batch before the next compute op, wait for all of it */
+	PT_COMM_OVERLAP,   /* post receives one op early, wait only for inputs; sends never block */
+};
+const char *pt_comm_name(int mode);
+int pt_comm_parse(const char *name);
+
+/* Times of one plan step as simulated. For compute ops [start, end) is the op;
+ * for messages, posted is when the rank posted it and [start, end) the
+ * transfer (both ranks of a pair record the same interval); a receive
+ * completes at max(posted, end). */
+typedef struct pt_sim_step {
+	int64_t posted, start, end;
+} pt_sim_step;
+
+typedef struct pt_sim {
+	const pt_plan *plan;
+	pt_sim_step **step; /* [rank][step] */
+	int64_t makespan;
+} pt_sim;
+
+/*
+ * Execute plan in virtual time under cost and mode. Deterministic. A plan
+ * that cannot finish (deadlock) is logged naming each blocked rank's op and
+ * returns PT_EPLAN. *out is set only on success.
+ */
+int pt_sim_run(const pt_plan *plan, const pt_cost *cost, int mode, pt_sim **out);
+/* The same, with strict rendezvous when strict is set: a transfer waits for
+ * its receive to be posted as well (sends block like large NCCL sends). */
+int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict, pt_sim **out);
+void pt_sim_destroy(pt_sim *sim);
+
+/* Record a finished simulation into rec: streams, events. */
+int pt_sim_emit(const pt_sim *sim, pt_rec *rec);
+
+/* -------------------------------------------------------------- theory */
+
+/*
+ * The schedule's analytic per-rank bubble (ns, the spec tables' formulas
+ * under cost) and peak in-flight chunk activations. -1 where no formula
+ * applies (e.g. ZB-H1 with W > F, plans read from CSV). *formula gets a
+ * static text such as "(P/2-1)(FB+B-3W)" or NULL.
+ */
+void pt_theory(const pt_plan *plan, const pt_cost *cost, int rank, int64_t *bubble_ns, int *peak_act,
+	       const char **formula);
+
+/* ----------------------------------------------------- recording a run */
+
+/* What pt_run_begin writes to meta besides the plan. */
+typedef struct pt_run_info {
+	const char *backend;
+	int comm_mode;
+	const pt_cost *cost;
+	int64_t bytes;
+	const char *plan_source; /* "generated" or the CSV path */
+} pt_run_info;
+
+/* Write the plan, its layout, the ranks (with theory) and the run's
+ * parameters into rec, before any event. */
+int pt_run_begin(pt_rec *rec, const pt_plan *plan, const pt_run_info *info);
+
+#endif

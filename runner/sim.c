@@ -1,0 +1,514 @@
+/*
+ * runner/sim.c — the sim backend: a plan executed in virtual time.
+ *
+ * Each rank walks its plan in order with one compute stream and one
+ * communication stream. A message's transfer starts when its send is posted
+ * and its directed link is free (transfers on a link keep their posting
+ * order, as NCCL's do) and lasts latency + bytes/bandwidth; its receive
+ * completes when both the data has arrived and the receive is posted. So a
+ * receive waits for its send and a send waits for no one — the rule of
+ * torch's _simulate_comms_compute and of the specs' dependency simulators.
+ * In flush mode a rank posts each batch before its next compute op and waits
+ * for all of it (DualPipe's public semantics); in overlap mode receives are
+ * posted one compute op early, a compute op waits only for the receives it
+ * consumes, and sends never block compute.
+ *
+ * With `strict`, a transfer also waits for its receive to be posted (strict
+ * rendezvous): spec/dualpipe.md §1.2 says DualPipe never deadlocks even so,
+ * and the tests hold it to that.
+ *
+ * There is no global clock loop: ranks advance as far as their inputs allow
+ * and wake the ranks whose messages they post, so the run costs O(ops). The
+ * result is fully determined by the plan, the costs and the mode.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner.h"
+
+struct simr {
+	size_t pc;
+	int64_t t;	    /* compute stream free at */
+	int64_t prev_start; /* start of the last compute op (overlap: receive prefetch) */
+	int done, queued;
+	int posted_upto;    /* ops before this index are posted */
+	int *partner_rank;  /* [step] for messages */
+	size_t *partner_op; /* [step] */
+	int *need;	    /* [step * 2 + k]: receives a compute op consumes, -1 */
+};
+
+struct link {
+	int a, b;
+	int64_t free_at;
+};
+
+struct run {
+	const pt_plan *plan;
+	const pt_cost *cost;
+	int mode;
+	int strict;
+	pt_sim_step **st;
+	struct simr *rs;
+	int *queue, qhead, qtail, qcap;
+	struct link *links;
+	int nlinks, caplinks;
+};
+
+static void enqueue(struct run *x, int r)
+{
+	if (x->rs[r].queued || x->rs[r].done)
+		return;
+	x->rs[r].queued = 1;
+	x->queue[x->qtail] = r;
+	x->qtail = (x->qtail + 1) % x->qcap;
+}
+
+static int64_t *link_free(struct run *x, int a, int b)
+{
+	for (int i = 0; i < x->nlinks; i++)
+		if (x->links[i].a == a && x->links[i].b == b)
+			return &x->links[i].free_at;
+	if (x->nlinks == x->caplinks) {
+		int cap = x->caplinks ? x->caplinks * 2 : 16;
+		struct link *l = realloc(x->links, (size_t)cap * sizeof *l);
+		if (!l)
+			return NULL;
+		x->links = l;
+		x->caplinks = cap;
+	}
+	x->links[x->nlinks] = (struct link){a, b, 0};
+	return &x->links[x->nlinks++].free_at;
+}
+
+/* Time the transfer of send (a, i): it starts once posted (and, if strict,
+ * once its receive is posted too) and the link is free. Both ends record it. */
+static int transfer(struct run *x, int a, size_t i)
+{
+	const pt_op *o = &x->plan->rank[a].ops[i];
+	int b = x->rs[a].partner_rank[i];
+	size_t j = x->rs[a].partner_op[i];
+	int64_t ready = x->st[a][i].posted;
+	if (x->strict && x->st[b][j].posted > ready)
+		ready = x->st[b][j].posted;
+	int64_t *lf = link_free(x, a, b);
+	if (!lf)
+		return PT_ENOMEM;
+	int64_t start = ready > *lf ? ready : *lf;
+	int64_t wire = pt_cost_wire(x->cost, o->bytes);
+	*lf = start + wire;
+	x->st[a][i].start = start;
+	x->st[a][i].end = start + wire + x->cost->latency;
+	return 0;
+}
+
+/* When step i of rank r is complete: a send when its transfer ends, a
+ * receive when it is posted and its data has arrived; -1 while unknown. */
+static int64_t done_at(const struct run *x, int r, size_t i)
+{
+	const pt_sim_step *s = &x->st[r][i];
+	if (s->end < 0)
+		return -1;
+	return s->posted > s->end ? s->posted : s->end;
+}
+
+/* Post message i of rank r at time t, and time what that makes known. */
+static int post(struct run *x, int r, size_t i, int64_t t)
+{
+	x->st[r][i].posted = t;
+	int q = x->rs[r].partner_rank[i];
+	if (q < 0)
+		return 0; /* unpaired: validate.c names it; the run deadlocks on it */
+	size_t j = x->rs[r].partner_op[i];
+	int send = x->plan->rank[r].ops[i].kind == PT_OP_SEND;
+	int a = send ? r : q, b = send ? q : r;
+	size_t si = send ? i : j, ri = send ? j : i;
+	int err = 0;
+	if (x->st[a][si].end < 0 && x->st[a][si].posted >= 0 && (!x->strict || x->st[b][ri].posted >= 0))
+		err = transfer(x, a, si);
+	if (x->st[a][si].end >= 0 && x->st[b][ri].posted >= 0) {
+		x->st[b][ri].start = x->st[a][si].start;
+		x->st[b][ri].end = x->st[a][si].end;
+	}
+	enqueue(x, q);
+	return err;
+}
+
+/* Advance rank r as far as it can. */
+static int step_rank(struct run *x, int r)
+{
+	struct simr *s = &x->rs[r];
+	const pt_rank_plan *rp = &x->plan->rank[r];
+	pt_sim_step *st = x->st[r];
+	while (s->pc < rp->n) {
+		const pt_op *o = &rp->ops[s->pc];
+		if (pt_kind_is_comm(o->kind)) {
+			size_t end = s->pc;
+			while (end < rp->n && pt_kind_is_comm(rp->ops[end].kind) && rp->ops[end].batch == o->batch)
+				end++;
+			for (size_t i = (size_t)s->posted_upto > s->pc ? (size_t)s->posted_upto : s->pc; i < end; i++) {
+				int64_t at = s->t;
+				if (x->mode == PT_COMM_OVERLAP && rp->ops[i].kind == PT_OP_RECV)
+					at = s->prev_start;
+				int err = post(x, r, i, at);
+				if (err)
+					return err;
+			}
+			if ((size_t)s->posted_upto < end)
+				s->posted_upto = (int)end;
+			if (x->mode == PT_COMM_FLUSH) {
+				int64_t done = s->t;
+				for (size_t i = s->pc; i < end; i++) {
+					int64_t d = done_at(x, r, i);
+					if (d < 0)
+						return 0; /* blocked: a partner has not posted yet */
+					if (d > done)
+						done = d;
+				}
+				s->t = done;
+			}
+			s->pc = end;
+			continue;
+		}
+		int64_t start = s->t;
+		for (int k = 0; k < 2; k++) {
+			int need = s->need[s->pc * 2 + k];
+			if (need < 0)
+				continue;
+			int64_t d = done_at(x, r, (size_t)need);
+			if (d < 0)
+				return 0; /* blocked on an input */
+			if (d > start)
+				start = d;
+		}
+		st[s->pc].posted = st[s->pc].start = start;
+		st[s->pc].end = start + pt_cost_op(x->cost, o->kind);
+		s->prev_start = start;
+		s->t = st[s->pc].end;
+		s->pc++;
+	}
+	s->done = 1;
+	return 0;
+}
+
+struct want {
+	int payload, chunk, mb;
+};
+
+/* Which receive each compute op consumes: the earlier, not yet consumed
+ * receive of the same (payload, chunk, microbatch). */
+static int map_inputs(const pt_plan *p, int r, struct simr *s)
+{
+	const pt_rank_plan *rp = &p->rank[r];
+	size_t cap = 16, n = 0;
+	size_t *open = malloc(cap * sizeof *open);
+	if (!open)
+		return PT_ENOMEM;
+	for (size_t i = 0; i < rp->n; i++) {
+		const pt_op *o = &rp->ops[i];
+		s->need[i * 2] = s->need[i * 2 + 1] = -1;
+		if (o->kind == PT_OP_RECV) {
+			if (n == cap) {
+				cap *= 2;
+				size_t *g = realloc(open, cap * sizeof *g);
+				if (!g) {
+					free(open);
+					return PT_ENOMEM;
+				}
+				open = g;
+			}
+			open[n++] = i;
+			continue;
+		}
+		if (!pt_kind_is_compute(o->kind))
+			continue;
+		struct want want[2];
+		int nw = 0;
+		if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
+			want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
+		if (o->kind == PT_OP_B || o->kind == PT_OP_I)
+			want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
+		if (o->kind == PT_OP_FB)
+			want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
+		for (int k = 0; k < nw; k++) {
+			for (size_t m = 0; m < n; m++) {
+				const pt_op *rv = &rp->ops[open[m]];
+				if (rv->payload == want[k].payload && rv->chunk == want[k].chunk &&
+				    rv->mb == want[k].mb) {
+					s->need[i * 2 + k] = (int)open[m];
+					open[m] = open[--n];
+					break;
+				}
+			}
+		}
+	}
+	free(open);
+	return 0;
+}
+
+/* Receives at one rank from one peer, indexed by seq. */
+struct peer_tab {
+	int peer;
+	size_t *at; /* [seq] -> step, (size_t)-1 when absent */
+	int n, cap;
+};
+
+static struct peer_tab *peer_of(struct peer_tab **tabs, int *ntabs, int *cap, int peer)
+{
+	for (int i = 0; i < *ntabs; i++)
+		if ((*tabs)[i].peer == peer)
+			return &(*tabs)[i];
+	if (*ntabs == *cap) {
+		int c = *cap ? *cap * 2 : 4;
+		struct peer_tab *t = realloc(*tabs, (size_t)c * sizeof *t);
+		if (!t)
+			return NULL;
+		*tabs = t;
+		*cap = c;
+	}
+	struct peer_tab *t = &(*tabs)[(*ntabs)++];
+	memset(t, 0, sizeof *t);
+	t->peer = peer;
+	return t;
+}
+
+/* Pair every message with its partner: the k-th SEND from a to b is the k-th
+ * RECV at b from a (seq k on both). Unpaired messages keep partner rank -1;
+ * validate.c names them, and a run deadlocks on them. */
+static int pair_messages(struct run *x)
+{
+	const pt_plan *p = x->plan;
+	int err = 0;
+	struct peer_tab **tabs = calloc((size_t)p->ranks, sizeof *tabs);
+	int *ntabs = calloc((size_t)p->ranks, sizeof *ntabs), *caps = calloc((size_t)p->ranks, sizeof *caps);
+	if (!tabs || !ntabs || !caps) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	for (int b = 0; b < p->ranks && !err; b++) {
+		const pt_rank_plan *rp = &p->rank[b];
+		for (size_t i = 0; i < rp->n; i++) {
+			x->rs[b].partner_rank[i] = -1;
+			x->rs[b].partner_op[i] = 0;
+			const pt_op *o = &rp->ops[i];
+			if (o->kind != PT_OP_RECV || o->seq < 0)
+				continue;
+			struct peer_tab *t = peer_of(&tabs[b], &ntabs[b], &caps[b], o->peer);
+			if (!t) {
+				err = PT_ENOMEM;
+				break;
+			}
+			if (o->seq >= t->cap) {
+				int c = t->cap ? t->cap : 64;
+				while (c <= o->seq)
+					c *= 2;
+				size_t *at = realloc(t->at, (size_t)c * sizeof *at);
+				if (!at) {
+					err = PT_ENOMEM;
+					break;
+				}
+				for (int k = t->cap; k < c; k++)
+					at[k] = (size_t)-1;
+				t->at = at;
+				t->cap = c;
+			}
+			t->at[o->seq] = i;
+		}
+	}
+	for (int a = 0; a < p->ranks && !err; a++) {
+		const pt_rank_plan *rp = &p->rank[a];
+		for (size_t i = 0; i < rp->n; i++) {
+			const pt_op *o = &rp->ops[i];
+			if (o->kind != PT_OP_SEND || o->peer < 0 || o->peer >= p->ranks || o->seq < 0)
+				continue;
+			int b = o->peer;
+			struct peer_tab *t = NULL;
+			for (int k = 0; k < ntabs[b]; k++)
+				if (tabs[b][k].peer == a)
+					t = &tabs[b][k];
+			if (!t || o->seq >= t->cap || t->at[o->seq] == (size_t)-1)
+				continue;
+			size_t j = t->at[o->seq];
+			x->rs[a].partner_rank[i] = b;
+			x->rs[a].partner_op[i] = j;
+			x->rs[b].partner_rank[j] = a;
+			x->rs[b].partner_op[j] = i;
+		}
+	}
+out:
+	for (int r = 0; tabs && r < p->ranks; r++) {
+		for (int k = 0; k < ntabs[r]; k++)
+			free(tabs[r][k].at);
+		free(tabs[r]);
+	}
+	free(tabs);
+	free(ntabs);
+	free(caps);
+	return err;
+}
+
+void pt_sim_destroy(pt_sim *sim)
+{
+	if (!sim)
+		return;
+	for (int r = 0; sim->step && r < sim->plan->ranks; r++)
+		free(sim->step[r]);
+	free(sim->step);
+	free(sim);
+}
+
+static void report_deadlock(struct run *x)
+{
+	const pt_plan *p = x->plan;
+	char name[64], pname[64];
+	int shown = 0, stuck = 0;
+	for (int r = 0; r < p->ranks; r++)
+		stuck += !x->rs[r].done;
+	pt_log(PT_LOG_ERROR, "plan deadlocks: %d of %d ranks cannot finish", stuck, p->ranks);
+	for (int r = 0; r < p->ranks && shown < 8; r++) {
+		struct simr *s = &x->rs[r];
+		if (s->done)
+			continue;
+		shown++;
+		const pt_rank_plan *rp = &p->rank[r];
+		const pt_op *o = &rp->ops[s->pc];
+		/* the first message this rank waits for */
+		size_t w = s->pc;
+		if (pt_kind_is_comm(o->kind)) {
+			while (w < rp->n && pt_kind_is_comm(rp->ops[w].kind) && done_at(x, r, w) >= 0)
+				w++;
+		} else {
+			int n0 = s->need[s->pc * 2], n1 = s->need[s->pc * 2 + 1];
+			w = (size_t)(n0 >= 0 && done_at(x, r, (size_t)n0) < 0 ? n0 : n1);
+		}
+		pt_op_name(o, PT_NAME_SPEC, name, sizeof name);
+		pt_op_name(&rp->ops[w], PT_NAME_SPEC, pname, sizeof pname);
+		int q = s->partner_rank[w];
+		if (q < 0) {
+			pt_log(PT_LOG_ERROR, "  r%d at step %zu (%s): %s has no matching message on rank %d", r,
+			       s->pc, name, pname, rp->ops[w].peer);
+		} else {
+			char qname[64];
+			const pt_rank_plan *qp = &p->rank[q];
+			pt_op_name(&qp->ops[x->rs[q].pc < qp->n ? x->rs[q].pc : qp->n - 1], PT_NAME_SPEC, qname,
+				   sizeof qname);
+			pt_log(PT_LOG_ERROR,
+			       "  r%d at step %zu (%s) waits for %s, which rank %d never gets to: it is stuck at "
+			       "step %zu (%s)",
+			       r, s->pc, name, pname, q, x->rs[q].pc, qname);
+		}
+	}
+}
+
+int pt_sim_run(const pt_plan *plan, const pt_cost *cost, int mode, pt_sim **out)
+{
+	return pt_sim_run_ex(plan, cost, mode, 0, out);
+}
+
+int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict, pt_sim **out)
+{
+	*out = NULL;
+	const int P = plan->ranks;
+	struct run x;
+	memset(&x, 0, sizeof x);
+	x.plan = plan;
+	x.cost = cost;
+	x.mode = mode;
+	x.strict = strict;
+	int err = 0;
+	pt_sim *sim = calloc(1, sizeof *sim);
+	x.rs = calloc((size_t)P, sizeof *x.rs);
+	x.qcap = P + 1;
+	x.queue = malloc((size_t)x.qcap * sizeof *x.queue);
+	if (!sim || !x.rs || !x.queue) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	sim->plan = plan;
+	sim->step = calloc((size_t)P, sizeof *sim->step);
+	if (!sim->step) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	x.st = sim->step;
+	for (int r = 0; r < P; r++) {
+		size_t n = plan->rank[r].n;
+		sim->step[r] = malloc((n + 1) * sizeof **sim->step);
+		x.rs[r].partner_rank = malloc((n + 1) * sizeof(int));
+		x.rs[r].partner_op = malloc((n + 1) * sizeof(size_t));
+		x.rs[r].need = malloc((n + 1) * 2 * sizeof(int));
+		if (!sim->step[r] || !x.rs[r].partner_rank || !x.rs[r].partner_op || !x.rs[r].need) {
+			err = PT_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			sim->step[r][i] = (pt_sim_step){-1, -1, -1};
+		if ((err = map_inputs(plan, r, &x.rs[r])))
+			goto out;
+	}
+	if ((err = pair_messages(&x)))
+		goto out;
+	for (int r = 0; r < P; r++)
+		enqueue(&x, r);
+	while (x.qhead != x.qtail) {
+		int r = x.queue[x.qhead];
+		x.qhead = (x.qhead + 1) % x.qcap;
+		x.rs[r].queued = 0;
+		if ((err = step_rank(&x, r)))
+			goto out;
+	}
+	for (int r = 0; r < P; r++) {
+		if (!x.rs[r].done) {
+			report_deadlock(&x);
+			err = PT_EPLAN;
+			goto out;
+		}
+	}
+	int64_t span = 0;
+	for (int r = 0; r < P; r++)
+		for (size_t i = 0; i < plan->rank[r].n; i++)
+			if (sim->step[r][i].end > span)
+				span = sim->step[r][i].end;
+	sim->makespan = span;
+	*out = sim;
+	sim = NULL;
+out:
+	for (int r = 0; x.rs && r < P; r++) {
+		free(x.rs[r].partner_rank);
+		free(x.rs[r].partner_op);
+		free(x.rs[r].need);
+	}
+	free(x.rs);
+	free(x.queue);
+	free(x.links);
+	pt_sim_destroy(sim);
+	return err;
+}
+
+int pt_sim_emit(const pt_sim *sim, pt_rec *rec)
+{
+	const pt_plan *p = sim->plan;
+	pt_tbuf *b = pt_rec_thread(rec);
+	if (!b)
+		return PT_ENOMEM;
+	for (int r = 0; r < p->ranks; r++) {
+		int err = pt_rec_stream(rec, r, PT_STREAM_MAIN, PT_STREAM_COMPUTE, "compute");
+		if (!err)
+			err = pt_rec_stream(rec, r, PT_STREAM_P2P, PT_STREAM_COMM, "p2p");
+		if (err)
+			return err;
+		const pt_rank_plan *rp = &p->rank[r];
+		for (size_t i = 0; i < rp->n; i++) {
+			pt_event ev;
+			memset(&ev, 0, sizeof ev);
+			ev.rank = r;
+			ev.step = (int32_t)i;
+			ev.op = rp->ops[i];
+			ev.stream = pt_kind_is_comm(ev.op.kind) ? PT_STREAM_P2P : PT_STREAM_MAIN;
+			ev.posted_ns = sim->step[r][i].posted;
+			ev.start_ns = sim->step[r][i].start;
+			ev.end_ns = sim->step[r][i].end;
+			pt_emit(b, &ev);
+		}
+	}
+	return 0;
+}
