@@ -24,7 +24,7 @@ typedef struct pt_rank_metrics {
 	int peak_act;		  /* peak in-flight chunk activations */
 	int64_t theory_bubble;	  /* -1 when no formula */
 	int theory_peak;	  /* -1 when none */
-	int64_t nops, nmsgs;
+	int64_t ncompute, ncomm; /* events counted as compute, as communication */
 } pt_rank_metrics;
 
 typedef struct pt_metrics {

@@ -109,10 +109,37 @@ static void close_until(struct sweep *s, int64_t t)
 	}
 }
 
+enum { CLS_NONE, CLS_COMPUTE, CLS_COMM };
+
+/* Compute or communication, as docs/metrics.md says: pipeline ops by kind,
+ * GPU activity by the role of its stream. */
+static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
+{
+	int kind = ev->op.kind;
+	if (pt_kind_is_compute(kind))
+		return CLS_COMPUTE;
+	if (pt_kind_is_comm(kind))
+		return CLS_COMM;
+	if (kind != PT_OP_KERNEL && kind != PT_OP_MEMCPY && kind != PT_OP_MEMSET)
+		return CLS_NONE;
+	for (int i = 0; i < ncomm; i++)
+		if (comm_streams[i] == ev->stream)
+			return CLS_COMM;
+	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
+}
+
 static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 {
+	uint32_t ids[256], comm_streams[256];
+	int nids = pt_trace_streams(t, rank, ids, 256), ncomm = 0;
+	for (int i = 0; i < nids; i++) {
+		enum pt_stream_role role;
+		if (pt_trace_stream(t, rank, ids[i], &role, NULL) == 0 && role == PT_STREAM_COMM)
+			comm_streams[ncomm++] = ids[i];
+	}
 	pt_query q = pt_query_all();
 	q.rank = rank;
+	q.sources = PT_SRC_OPS | PT_SRC_COMMS | PT_SRC_KERNELS | PT_SRC_MEMCPY | PT_SRC_MEMSET;
 	pt_cursor *c;
 	int err = pt_cursor_open(t, &q, &c);
 	if (err)
@@ -125,6 +152,9 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 	pt_event ev;
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
+		int cls = classify(&ev, comm_streams, ncomm);
+		if (cls == CLS_NONE)
+			continue;
 		close_until(&s, ev.start_ns);
 		advance_to(&s, ev.start_ns);
 		if (ev.start_ns < m->first)
@@ -132,11 +162,11 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 		if (ev.end_ns > m->last)
 			m->last = ev.end_ns;
 		int kind = ev.op.kind;
-		if (pt_kind_is_comm(kind)) {
-			m->nmsgs++;
+		if (cls == CLS_COMM) {
+			m->ncomm++;
 			err = heap_push(&s.comm, ev.end_ns);
 		} else {
-			m->nops++;
+			m->ncompute++;
 			err = heap_push(&s.comp, ev.end_ns);
 			/* activations: held from a forward's start to its backward's end */
 			if (!err && (kind == PT_OP_F || kind == PT_OP_FB)) {
@@ -189,7 +219,7 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
 		err = rank_metrics(t, rank, rm);
-		if (!err && rm->nops + rm->nmsgs) {
+		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;
 			if (rm->last > m->win_end)

@@ -218,8 +218,8 @@ int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
 		jint(g, "peak_activations", r->peak_act);
 		jint(g, "first_ns", r->first);
 		jint(g, "last_ns", r->last);
-		jint(g, "ops", r->nops);
-		jint(g, "messages", r->nmsgs);
+		jint(g, "compute_events", r->ncompute);
+		jint(g, "comm_events", r->ncomm);
 		jint_or_null(g, "theory_bubble_ns", r->theory_bubble);
 		jint_or_null(g, "theory_peak_activations", r->theory_peak);
 		yajl_gen_map_close(g);

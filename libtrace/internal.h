@@ -18,6 +18,25 @@ extern const char pt_schema_sql[];
 /* Indexes, built once at the end of recording (bulk inserts go faster first). */
 extern const char pt_index_sql[];
 
+/* The event tables, in one order that rec.c and reader.c share. */
+enum {
+	PT_TBL_OPS,
+	PT_TBL_COMMS,
+	PT_TBL_KERNELS,
+	PT_TBL_MEMCPY,
+	PT_TBL_MEMSET,
+	PT_TBL_SYNC,
+	PT_TBL_RUNTIME,
+	PT_TBL_RANGES,
+	PT_NTABLES
+};
+struct pt_table {
+	const char *name;
+	unsigned source; /* enum pt_source bit */
+};
+extern const struct pt_table pt_tables[PT_NTABLES];
+int pt_table_of_kind(int kind);
+
 /*
  * Check the first 100 bytes of path: SQLite magic, and a file at least as long
  * as the page count its header declares (truncation). Logs and returns
@@ -76,7 +95,8 @@ void pt_tickmap_fini(pt_tickmap *m);
 
 /* --- hot-path records (rec.c) --- */
 
-/* pt_event.pad_[0] holds the record type inside buffers. */
-enum { PT_REC_COMPLETE = 1, PT_REC_BEGIN = 2, PT_REC_END = 3 };
+/* pt_event.flags_ holds the record type inside buffers (trace.h's inline
+ * pt_begin/pt_end write 2 and 3). */
+enum { PT_REC_COMPLETE = 1, PT_REC_BEGIN = 2, PT_REC_END = 3, PT_REC_COMPLETE_TICKS = 4 };
 
 #endif

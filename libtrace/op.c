@@ -24,6 +24,17 @@ pt_op pt_op_make(int kind, int chunk, int mb)
 	return op;
 }
 
+const char *pt_kind_name(int kind)
+{
+	static const char *const names[PT_OP_KIND_MAX] = {
+		[PT_OP_F] = "F",	   [PT_OP_B] = "B",	      [PT_OP_I] = "I",	     [PT_OP_W] = "W",
+		[PT_OP_FB] = "FB",	   [PT_OP_SEND] = "SEND",     [PT_OP_RECV] = "RECV", [PT_OP_KERNEL] = "KERNEL",
+		[PT_OP_MEMCPY] = "MEMCPY", [PT_OP_MEMSET] = "MEMSET", [PT_OP_SYNC] = "SYNC", [PT_OP_RUNTIME] = "RUNTIME",
+		[PT_OP_RANGE] = "RANGE",
+	};
+	return kind > 0 && kind < PT_OP_KIND_MAX ? names[kind] : "?";
+}
+
 static char kind_letter(int kind)
 {
 	switch (kind) {
@@ -55,7 +66,7 @@ int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size
 			return snprintf(buf, size, "RECV %c%d:%d \xe2\x86\x90 r%d", pl, op->chunk, op->mb, op->peer);
 		return snprintf(buf, size, "r%c%d:%d<%d", pl, op->chunk, op->mb, op->peer);
 	}
-	return snprintf(buf, size, "?%d", op->kind);
+	return snprintf(buf, size, "%s", pt_kind_name(op->kind));
 }
 
 /* "<letter><chunk>:<mb>" at *p; advances *p. */

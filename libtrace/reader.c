@@ -25,10 +25,16 @@ struct pt_trace {
 	int nranks;
 	int min_rank, max_rank; /* over ranks, ops and comms */
 	struct stream {
-		int rank, stream, role;
+		int rank;
+		uint32_t stream;
+		int role;
 		char *name;
 	} *streams;
 	int nstreams;
+	int has[PT_NTABLES]; /* the table has rows */
+	char **strings;	     /* [id], loaded on first use */
+	uint32_t nstrings;
+	int strings_loaded;
 };
 
 static int sql_fail(pt_trace *t, int rc, const char *what)
@@ -111,18 +117,20 @@ static int load_ranks(pt_trace *t)
 	if (err)
 		return err;
 
-	/* The rank range events use, which cursors over all ranks walk. */
+	/* The rank range events use, which cursors over all ranks walk, and
+	 * which tables have rows at all (cursors skip the empty ones). */
 	t->min_rank = t->nranks ? t->ranks[0].rank : 0;
 	t->max_rank = t->nranks ? t->ranks[t->nranks - 1].rank : -1;
-	static const char *const q[] = {"SELECT min(rank), max(rank) FROM ops",
-					"SELECT min(rank), max(rank) FROM comms"};
-	for (int i = 0; i < 2; i++) {
-		rc = sqlite3_prepare_v2(t->db, q[i], -1, &st, NULL);
+	for (int i = 0; i < PT_NTABLES; i++) {
+		char q[128];
+		snprintf(q, sizeof q, "SELECT min(rank), max(rank) FROM %s", pt_tables[i].name);
+		rc = sqlite3_prepare_v2(t->db, q, -1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return sql_fail(t, rc, "reading events");
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 			int lo = sqlite3_column_int(st, 0), hi = sqlite3_column_int(st, 1);
+			t->has[i] = 1;
 			if (t->max_rank < t->min_rank) {
 				t->min_rank = lo;
 				t->max_rank = hi;
@@ -159,7 +167,7 @@ static int load_streams(pt_trace *t)
 		}
 		struct stream *s = &t->streams[t->nstreams];
 		s->rank = sqlite3_column_int(st, 0);
-		s->stream = sqlite3_column_int(st, 1);
+		s->stream = (uint32_t)sqlite3_column_int64(st, 1);
 		s->role = sqlite3_column_int(st, 2);
 		const char *n = (const char *)sqlite3_column_text(st, 3);
 		s->name = strdup(n ? n : "");
@@ -218,6 +226,9 @@ void pt_trace_close(pt_trace *t)
 	for (int i = 0; i < t->nstreams; i++)
 		free(t->streams[i].name);
 	free(t->streams);
+	for (uint32_t i = 0; i < t->nstrings; i++)
+		free(t->strings[i]);
+	free(t->strings);
 	free(t->meta);
 	free(t->ranks);
 	if (t->db)
@@ -267,7 +278,58 @@ int pt_trace_rank_at(pt_trace *t, int i, pt_rank_info *out)
 	return 0;
 }
 
-int pt_trace_stream(pt_trace *t, int rank, int stream, enum pt_stream_role *role, const char **name)
+int pt_trace_streams(pt_trace *t, int rank, uint32_t *ids, int max)
+{
+	int n = 0;
+	for (int i = 0; i < t->nstreams; i++)
+		if (t->streams[i].rank == rank && n < max)
+			ids[n++] = t->streams[i].stream;
+	return n;
+}
+
+static int load_strings(pt_trace *t)
+{
+	sqlite3_stmt *st;
+	t->strings_loaded = 1;
+	int rc = sqlite3_prepare_v2(t->db, "SELECT id, value FROM strings ORDER BY id", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(t, rc, "reading strings");
+	uint32_t cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id <= 0 || id > 0x7fffffff)
+			continue;
+		if ((uint32_t)id >= cap) {
+			uint32_t c = cap ? cap : 256;
+			while (c <= (uint32_t)id)
+				c *= 2;
+			char **v = realloc(t->strings, c * sizeof *v);
+			if (!v)
+				break;
+			memset(v + cap, 0, (c - cap) * sizeof *v);
+			t->strings = v;
+			cap = c;
+		}
+		const char *txt = (const char *)sqlite3_column_text(st, 1);
+		free(t->strings[id]);
+		t->strings[id] = strdup(txt ? txt : "");
+		if ((uint32_t)id + 1 > t->nstrings)
+			t->nstrings = (uint32_t)id + 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_fail(t, rc, "reading strings");
+}
+
+const char *pt_trace_string(pt_trace *t, uint32_t id)
+{
+	if (!t->strings_loaded)
+		load_strings(t);
+	if (id == 0 || id >= t->nstrings || !t->strings[id])
+		return "";
+	return t->strings[id];
+}
+
+int pt_trace_stream(pt_trace *t, int rank, uint32_t stream, enum pt_stream_role *role, const char **name)
 {
 	for (int i = 0; i < t->nstreams; i++) {
 		if (t->streams[i].rank == rank && t->streams[i].stream == stream) {
@@ -369,8 +431,6 @@ pt_query pt_query_all(void)
 	return q;
 }
 
-enum { SRC_OPS, SRC_COMMS };
-
 struct src {
 	sqlite3_stmt *st;
 	int table;
@@ -386,15 +446,27 @@ struct pt_cursor {
 	int primed;
 };
 
-static const char ops_select[] =
-	"SELECT rank, stream, step, kind, chunk, mb, chunk2, mb2, start_ns, end_ns FROM ops"
-	" WHERE rank=?1 AND start_ns < ?2 AND end_ns >= ?3 AND ((1 << kind) & ?4) != 0"
-	" ORDER BY start_ns, id";
-static const char comms_select[] =
-	"SELECT rank, stream, step, kind, payload, chunk, mb, peer, seq, batch, bytes, posted_ns, start_ns,"
-	" end_ns FROM comms"
-	" WHERE rank=?1 AND start_ns < ?2 AND end_ns >= ?3 AND ((1 << kind) & ?4) != 0"
-	" ORDER BY start_ns, id";
+/* Per table: the SELECT's columns (after rank, stream), its filter is shared. */
+static const char *const table_select[PT_NTABLES] = {
+	[PT_TBL_OPS] = "step, kind, chunk, mb, chunk2, mb2, start_ns, end_ns",
+	[PT_TBL_COMMS] = "step, kind, payload, chunk, mb, peer, seq, batch, bytes, posted_ns, start_ns, end_ns",
+	[PT_TBL_KERNELS] = "device, start_ns, end_ns, name, corr, ext",
+	[PT_TBL_MEMCPY] = "device, start_ns, end_ns, name, corr, ext, bytes, copy_kind",
+	[PT_TBL_MEMSET] = "device, start_ns, end_ns, name, corr, ext, bytes",
+	[PT_TBL_SYNC] = "device, start_ns, end_ns, name, corr, ext, sync_type",
+	[PT_TBL_RUNTIME] = "device, start_ns, end_ns, name, corr, ext",
+	[PT_TBL_RANGES] = "device, start_ns, end_ns, name, corr, ext, depth, domain",
+};
+
+static const int table_kind[PT_NTABLES] = {
+	[PT_TBL_KERNELS] = PT_OP_KERNEL, [PT_TBL_MEMCPY] = PT_OP_MEMCPY,   [PT_TBL_MEMSET] = PT_OP_MEMSET,
+	[PT_TBL_SYNC] = PT_OP_SYNC,	 [PT_TBL_RUNTIME] = PT_OP_RUNTIME, [PT_TBL_RANGES] = PT_OP_RANGE,
+};
+
+static int64_t col_i64(sqlite3_stmt *st, int i, int64_t def)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? def : sqlite3_column_int64(st, i);
+}
 
 static void row_to_event(struct src *s)
 {
@@ -402,16 +474,21 @@ static void row_to_event(struct src *s)
 	pt_event *e = &s->ev;
 	memset(e, 0, sizeof *e);
 	e->rank = sqlite3_column_int(st, 0);
-	e->stream = (uint16_t)sqlite3_column_int(st, 1);
-	e->step = col_int(st, 2, -1);
-	if (s->table == SRC_OPS) {
+	e->stream = (uint32_t)sqlite3_column_int64(st, 1);
+	e->step = -1;
+	e->device = -1;
+	switch (s->table) {
+	case PT_TBL_OPS:
+		e->step = col_int(st, 2, -1);
 		e->op = pt_op_make(sqlite3_column_int(st, 3), col_int(st, 4, -1), col_int(st, 5, -1));
 		e->op.chunk2 = (int16_t)col_int(st, 6, -1);
 		e->op.mb2 = col_int(st, 7, -1);
 		e->start_ns = sqlite3_column_int64(st, 8);
 		e->end_ns = sqlite3_column_int64(st, 9);
 		e->posted_ns = e->start_ns;
-	} else {
+		return;
+	case PT_TBL_COMMS:
+		e->step = col_int(st, 2, -1);
 		e->op = pt_op_make(sqlite3_column_int(st, 3), col_int(st, 5, -1), col_int(st, 6, -1));
 		e->op.payload = (uint8_t)col_int(st, 4, 0);
 		e->op.peer = col_int(st, 7, -1);
@@ -421,6 +498,31 @@ static void row_to_event(struct src *s)
 		e->posted_ns = sqlite3_column_int64(st, 11);
 		e->start_ns = sqlite3_column_int64(st, 12);
 		e->end_ns = sqlite3_column_int64(st, 13);
+		return;
+	}
+	e->op = pt_op_make(table_kind[s->table], -1, -1);
+	e->device = col_int(st, 2, -1);
+	e->start_ns = sqlite3_column_int64(st, 3);
+	e->end_ns = sqlite3_column_int64(st, 4);
+	e->posted_ns = e->start_ns;
+	e->name = (uint32_t)col_i64(st, 5, 0);
+	e->corr = col_i64(st, 6, 0);
+	e->ext = col_i64(st, 7, 0);
+	switch (s->table) {
+	case PT_TBL_MEMCPY:
+		e->op.bytes = col_i64(st, 8, 0);
+		e->op.payload = (uint8_t)col_int(st, 9, 0);
+		break;
+	case PT_TBL_MEMSET:
+		e->op.bytes = col_i64(st, 8, 0);
+		break;
+	case PT_TBL_SYNC:
+		e->op.payload = (uint8_t)col_int(st, 8, 0);
+		break;
+	case PT_TBL_RANGES:
+		e->op.payload = (uint8_t)col_int(st, 8, 0);
+		e->op.seq = col_int(st, 9, -1);
+		break;
 	}
 }
 
@@ -466,34 +568,56 @@ static int advance_src(struct pt_cursor *c, int s)
 	return sql_fail(c->t, rc, "reading events");
 }
 
+static unsigned wanted_sources(const pt_query *q)
+{
+	unsigned sources = q->sources ? q->sources : PT_SRC_ALL;
+	if (q->kinds) {
+		/* drop tables none of whose kinds are wanted */
+		unsigned need = 0;
+		for (int k = 1; k < PT_OP_KIND_MAX; k++)
+			if (q->kinds & (1u << k))
+				need |= pt_kind_source(k);
+		sources &= need;
+	}
+	return sources;
+}
+
 int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 {
 	*out = NULL;
 	pt_query all = pt_query_all();
 	if (!q)
 		q = &all;
-	unsigned sources = q->sources ? q->sources : (PT_SRC_OPS | PT_SRC_COMMS);
+	unsigned sources = wanted_sources(q);
 	int lo = q->rank >= 0 ? q->rank : t->min_rank;
 	int hi = q->rank >= 0 ? q->rank : t->max_rank;
 	int nr = hi >= lo ? hi - lo + 1 : 0;
+	int ntab = 0;
+	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
+		ntab += (sources & pt_tables[tbl].source) && t->has[tbl];
 	struct pt_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return PT_ENOMEM;
 	c->t = t;
-	c->src = calloc((size_t)nr * 2 + 1, sizeof *c->src);
-	c->heap = calloc((size_t)nr * 2 + 1, sizeof *c->heap);
+	c->src = calloc((size_t)nr * (size_t)ntab + 1, sizeof *c->src);
+	c->heap = calloc((size_t)nr * (size_t)ntab + 1, sizeof *c->heap);
 	if (!c->src || !c->heap) {
 		pt_cursor_close(c);
 		return PT_ENOMEM;
 	}
 	int64_t kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
-	for (int r = lo; r <= hi; r++) {
-		for (int tbl = SRC_OPS; tbl <= SRC_COMMS; tbl++) {
-			if (!(sources & (tbl == SRC_OPS ? PT_SRC_OPS : PT_SRC_COMMS)))
-				continue;
+	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
+		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
+			continue;
+		char sql[512];
+		const char *kind_filter = tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0" : " AND ?4 != 0";
+		snprintf(sql, sizeof sql,
+			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns < ?2 AND end_ns >= ?3%s"
+			 " ORDER BY start_ns, id",
+			 table_select[tbl], pt_tables[tbl].name, kind_filter);
+		for (int r = lo; r <= hi; r++) {
 			struct src *s = &c->src[c->nsrc];
-			int rc = sqlite3_prepare_v2(t->db, tbl == SRC_OPS ? ops_select : comms_select, -1, &s->st,
-						    NULL);
+			int rc = sqlite3_prepare_v2(t->db, sql, -1, &s->st, NULL);
 			if (rc != SQLITE_OK) {
 				int err = sql_fail(t, rc, "reading events");
 				pt_cursor_close(c);
@@ -556,17 +680,17 @@ int64_t pt_trace_count(pt_trace *t, const pt_query *q)
 	pt_query all = pt_query_all();
 	if (!q)
 		q = &all;
-	unsigned sources = q->sources ? q->sources : (PT_SRC_OPS | PT_SRC_COMMS);
+	unsigned sources = wanted_sources(q);
 	int64_t kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
 	int64_t total = 0;
-	for (int tbl = SRC_OPS; tbl <= SRC_COMMS; tbl++) {
-		if (!(sources & (tbl == SRC_OPS ? PT_SRC_OPS : PT_SRC_COMMS)))
+	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
+		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
 		char sql[256];
 		snprintf(sql, sizeof sql,
-			 "SELECT count(*) FROM %s WHERE (?1 < 0 OR rank=?1) AND (?2 = 0 OR start_ns < ?2)"
-			 " AND end_ns >= ?3 AND ((1 << kind) & ?4) != 0",
-			 tbl == SRC_OPS ? "ops" : "comms");
+			 "SELECT count(*) FROM %s WHERE (?1 < 0 OR rank=?1) AND start_ns < ?2"
+			 " AND end_ns >= ?3%s",
+			 pt_tables[tbl].name, tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0" : " AND ?4 != 0");
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
 		if (rc != SQLITE_OK)

@@ -38,11 +38,10 @@ struct chunk {
 };
 
 struct pt_tbuf {
-	/* producer side, touched on every event */
-	pt_event *ev; /* current chunk's records */
-	uint32_t pos, cap;
+	/* producer side, touched on every event; first, as trace.h's inline
+	 * hot path reads it */
+	struct pt_tbuf_hot_ hot;
 	uint32_t cur;
-	int tsc; /* read the cycle counter (else CLOCK_MONOTONIC) */
 	struct chunk *chunks;
 	uint32_t nchunks;
 	uint64_t stalls;
@@ -56,13 +55,20 @@ struct pt_tbuf {
 	struct pt_tbuf *next;
 };
 
-enum { TBL_OPS, TBL_COMMS, NTBL };
+#define NTBL PT_NTABLES
+
+#define MAXCOLS 14
+
+/* A row as bound: its column values, converted once, and which are NULL. */
+struct row {
+	int64_t v[MAXCOLS];
+	uint32_t nulls;
+};
 
 struct stage {
 	sqlite3_stmt *one, *many;
-	int ncols;
 	int n;
-	pt_event rows[ROWS_PER_INSERT];
+	struct row rows[ROWS_PER_INSERT];
 };
 
 struct pt_rec {
@@ -81,6 +87,16 @@ struct pt_rec {
 	pt_tickmap tm;
 	struct stage stage[NTBL];
 	uint64_t rows, rows_uncommitted, unclosed, unmatched;
+	int64_t insert_ns; /* time spent inserting rows (the writer's throughput) */
+	/* interned strings: open addressing, ids from 1 */
+	pthread_mutex_t str_lock;
+	struct str_slot {
+		uint64_t hash;
+		uint32_t id;
+		char *s;
+	} *strs;
+	uint32_t nstrs, capstrs;
+	sqlite3_stmt *ins_str;
 	int err; /* first writer failure */
 	uint32_t chunk_events, nchunks;
 };
@@ -102,9 +118,20 @@ static int exec(pt_rec *r, const char *sql)
 	return 0;
 }
 
-static const char *const ops_cols = "rank,stream,step,kind,chunk,mb,chunk2,mb2,start_ns,end_ns";
-static const char *const comms_cols =
-	"rank,stream,step,kind,payload,chunk,mb,peer,seq,batch,bytes,posted_ns,start_ns,end_ns";
+/* Columns of each event table, in the order bind_row binds them. */
+static const struct cols {
+	const char *names;
+	int n;
+} table_cols[NTBL] = {
+	[PT_TBL_OPS] = {"rank,stream,step,kind,chunk,mb,chunk2,mb2,start_ns,end_ns", 10},
+	[PT_TBL_COMMS] = {"rank,stream,step,kind,payload,chunk,mb,peer,seq,batch,bytes,posted_ns,start_ns,end_ns", 14},
+	[PT_TBL_KERNELS] = {"rank,stream,device,start_ns,end_ns,name,corr,ext", 8},
+	[PT_TBL_MEMCPY] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,bytes,copy_kind", 10},
+	[PT_TBL_MEMSET] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,bytes", 9},
+	[PT_TBL_SYNC] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,sync_type", 9},
+	[PT_TBL_RUNTIME] = {"rank,stream,device,start_ns,end_ns,name,corr,ext", 8},
+	[PT_TBL_RANGES] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,depth,domain", 10},
+};
 
 static int prepare_insert(pt_rec *r, const char *table, const char *cols, int ncols, int nrows,
 			  sqlite3_stmt **out)
@@ -132,35 +159,83 @@ static int prepare_insert(pt_rec *r, const char *table, const char *cols, int nc
 	return 0;
 }
 
-static int bind_row(sqlite3_stmt *st, int k, int tbl, const pt_event *e)
+/* Column values of event e for table tbl, in table_cols order; a negative
+ * optional id is NULL. */
+static void to_row(int tbl, const pt_event *e, struct row *w)
 {
 	const pt_op *o = &e->op;
-	sqlite3_bind_int(st, k++, e->rank);
-	sqlite3_bind_int(st, k++, e->stream);
-	sqlite3_bind_int(st, k++, e->step);
-	sqlite3_bind_int(st, k++, o->kind);
-	if (tbl == TBL_OPS) {
-		sqlite3_bind_int(st, k++, o->chunk);
-		sqlite3_bind_int(st, k++, o->mb);
-		if (o->kind == PT_OP_FB) {
-			sqlite3_bind_int(st, k++, o->chunk2);
-			sqlite3_bind_int(st, k++, o->mb2);
-		} else {
-			sqlite3_bind_null(st, k++);
-			sqlite3_bind_null(st, k++);
-		}
-	} else {
-		sqlite3_bind_int(st, k++, o->payload);
-		sqlite3_bind_int(st, k++, o->chunk);
-		sqlite3_bind_int(st, k++, o->mb);
-		sqlite3_bind_int(st, k++, o->peer);
-		sqlite3_bind_int(st, k++, o->seq);
-		sqlite3_bind_int(st, k++, o->batch);
-		sqlite3_bind_int64(st, k++, o->bytes);
-		sqlite3_bind_int64(st, k++, e->posted_ns);
+	int64_t *v = w->v;
+	uint32_t nulls = 0;
+	int k = 0;
+#define OPT(x)                                                                                                         \
+	do {                                                                                                           \
+		int64_t x_ = (x);                                                                                      \
+		if (x_ < 0)                                                                                            \
+			nulls |= 1u << k;                                                                              \
+		v[k++] = x_;                                                                                           \
+	} while (0)
+	v[k++] = e->rank;
+	v[k++] = e->stream;
+	if (tbl == PT_TBL_OPS || tbl == PT_TBL_COMMS) {
+		OPT(e->step);
+		v[k++] = o->kind;
 	}
-	sqlite3_bind_int64(st, k++, e->start_ns);
-	sqlite3_bind_int64(st, k++, e->end_ns);
+	switch (tbl) {
+	case PT_TBL_OPS:
+		v[k++] = o->chunk;
+		v[k++] = o->mb;
+		OPT(o->kind == PT_OP_FB ? o->chunk2 : -1);
+		OPT(o->kind == PT_OP_FB ? o->mb2 : -1);
+		break;
+	case PT_TBL_COMMS:
+		v[k++] = o->payload;
+		v[k++] = o->chunk;
+		v[k++] = o->mb;
+		v[k++] = o->peer;
+		v[k++] = o->seq;
+		v[k++] = o->batch;
+		v[k++] = o->bytes;
+		v[k++] = e->posted_ns;
+		break;
+	default:
+		OPT(e->device);
+		break;
+	}
+	v[k++] = e->start_ns;
+	v[k++] = e->end_ns;
+	if (tbl >= PT_TBL_KERNELS) {
+		OPT(e->name ? (int64_t)e->name : -1);
+		OPT(e->corr ? e->corr : -1);
+		OPT(e->ext ? e->ext : -1);
+		switch (tbl) {
+		case PT_TBL_MEMCPY:
+			v[k++] = o->bytes;
+			v[k++] = o->payload;
+			break;
+		case PT_TBL_MEMSET:
+			v[k++] = o->bytes;
+			break;
+		case PT_TBL_SYNC:
+			v[k++] = o->payload;
+			break;
+		case PT_TBL_RANGES:
+			v[k++] = o->payload;
+			OPT(o->seq > 0 ? o->seq : -1);
+			break;
+		}
+	}
+#undef OPT
+	w->nulls = nulls;
+}
+
+static int bind_row(sqlite3_stmt *st, int k, int ncols, const struct row *w)
+{
+	for (int c = 0; c < ncols; c++, k++) {
+		if (w->nulls & (1u << c))
+			sqlite3_bind_null(st, k);
+		else
+			sqlite3_bind_int64(st, k, w->v[c]);
+	}
 	return k;
 }
 
@@ -187,29 +262,34 @@ static int flush_stage(pt_rec *r, int tbl)
 {
 	struct stage *s = &r->stage[tbl];
 	int err = 0;
+	if (!s->n)
+		return 0;
+	int64_t t0 = pt_mono_ns();
+	int ncols = table_cols[tbl].n;
 	if (s->n == ROWS_PER_INSERT) {
 		int k = 1;
 		for (int i = 0; i < s->n; i++)
-			k = bind_row(s->many, k, tbl, &s->rows[i]);
+			k = bind_row(s->many, k, ncols, &s->rows[i]);
 		err = step_stmt(r, s->many);
 	} else {
 		for (int i = 0; i < s->n && !err; i++) {
-			bind_row(s->one, 1, tbl, &s->rows[i]);
+			bind_row(s->one, 1, ncols, &s->rows[i]);
 			err = step_stmt(r, s->one);
 		}
 	}
 	r->rows += (uint64_t)s->n;
 	r->rows_uncommitted += (uint64_t)s->n;
 	s->n = 0;
+	r->insert_ns += pt_mono_ns() - t0;
 	return err;
 }
 
 /* Stage one finished event (times already in trace ns). db_lock held. */
 static int put_row(pt_rec *r, const pt_event *e)
 {
-	int tbl = pt_kind_is_comm(e->op.kind) ? TBL_COMMS : TBL_OPS;
+	int tbl = pt_table_of_kind(e->op.kind);
 	struct stage *s = &r->stage[tbl];
-	s->rows[s->n++] = *e;
+	to_row(tbl, e, &s->rows[s->n++]);
 	if (s->n < ROWS_PER_INSERT)
 		return 0;
 	int err = flush_stage(r, tbl);
@@ -237,10 +317,17 @@ static int64_t to_ns(pt_rec *r, int64_t t)
 static int consume(pt_rec *r, pt_tbuf *b, const pt_event *e)
 {
 	pt_event ev;
-	switch (e->pad_[0]) {
+	switch (e->flags_) {
 	case PT_REC_COMPLETE:
 		ev = *e;
-		ev.pad_[0] = 0;
+		ev.flags_ = 0;
+		return put_row(r, &ev);
+	case PT_REC_COMPLETE_TICKS:
+		ev = *e;
+		ev.flags_ = 0;
+		ev.start_ns = to_ns(r, e->start_ns);
+		ev.end_ns = to_ns(r, e->end_ns);
+		ev.posted_ns = to_ns(r, e->posted_ns);
 		return put_row(r, &ev);
 	case PT_REC_BEGIN:
 		if (b->nopen == MAX_OPEN) {
@@ -256,7 +343,7 @@ static int consume(pt_rec *r, pt_tbuf *b, const pt_event *e)
 			ev = b->open[i];
 			memmove(&b->open[i], &b->open[i + 1], (size_t)(b->nopen - i - 1) * sizeof ev);
 			b->nopen--;
-			ev.pad_[0] = 0;
+			ev.flags_ = 0;
 			ev.start_ns = to_ns(r, ev.start_ns);
 			ev.posted_ns = ev.start_ns;
 			ev.end_ns = to_ns(r, e->start_ns);
@@ -308,13 +395,16 @@ static void *writer_main(void *arg)
 	struct timespec nap = {0, 200000}; /* 200 µs between empty polls */
 	while (!atomic_load(&r->stop)) {
 		pthread_mutex_lock(&r->db_lock);
+		uint64_t before = r->rows + r->stage[0].n + r->stage[1].n;
 		int err = r->err ? 0 : drain(r);
 		if (err && !r->err)
 			r->err = err;
-		if (r->tsc && !r->err)
+		int busy = !r->err && r->rows + r->stage[0].n + r->stage[1].n != before;
+		if (r->tsc && !r->err && !busy)
 			pt_tickmap_sample(&r->tm);
 		pthread_mutex_unlock(&r->db_lock);
-		nanosleep(&nap, NULL);
+		if (!busy) /* nap only when there was nothing to drain */
+			nanosleep(&nap, NULL);
 	}
 	return NULL;
 }
@@ -352,23 +442,28 @@ pt_tbuf *pt_rec_thread(pt_rec *rec)
 		return NULL;
 	b->rec = rec;
 	b->owner = self;
-	b->tsc = rec->tsc;
+	b->hot.tsc = rec->tsc;
 	b->nchunks = rec->nchunks;
-	b->cap = rec->chunk_events;
+	b->hot.cap = rec->chunk_events;
 	b->chunks = calloc(b->nchunks, sizeof *b->chunks);
 	if (!b->chunks) {
 		tbuf_free(b);
 		return NULL;
 	}
 	for (uint32_t i = 0; i < b->nchunks; i++) {
-		/* Touch every page now, so the hot path never faults one in. */
-		b->chunks[i].ev = calloc(b->cap, sizeof(pt_event));
+		size_t bytes = (size_t)b->hot.cap * sizeof(pt_event);
+		b->chunks[i].ev = malloc(bytes);
 		if (!b->chunks[i].ev) {
 			tbuf_free(b);
 			return NULL;
 		}
+		/* Live clocks: fault every page in now, so the hot path never
+		 * does. A virtual clock (sim, import) is not timing itself. */
+		if (rec->clock != PT_CLOCK_VIRTUAL)
+			for (size_t off = 0; off < bytes; off += 4096)
+				((volatile char *)b->chunks[i].ev)[off] = 0;
 	}
-	b->ev = b->chunks[0].ev;
+	b->hot.ev = b->chunks[0].ev;
 	pthread_mutex_lock(&rec->reg_lock);
 	b->next = rec->tbufs;
 	rec->tbufs = b;
@@ -379,10 +474,10 @@ pt_tbuf *pt_rec_thread(pt_rec *rec)
 }
 
 /* Hand the current chunk to the writer and take the next one. */
-static __attribute__((noinline)) void advance(pt_tbuf *b)
+void pt_tbuf_advance_(pt_tbuf *b)
 {
 	struct chunk *c = &b->chunks[b->cur];
-	c->count = b->pos;
+	c->count = b->hot.pos;
 	atomic_store_explicit(&c->full, 1, memory_order_release);
 	b->cur = (b->cur + 1) % b->nchunks;
 	c = &b->chunks[b->cur];
@@ -392,21 +487,11 @@ static __attribute__((noinline)) void advance(pt_tbuf *b)
 		while (atomic_load_explicit(&c->full, memory_order_acquire))
 			nanosleep(&nap, NULL);
 	}
-	b->ev = c->ev;
-	b->pos = 0;
+	b->hot.ev = c->ev;
+	b->hot.pos = 0;
 }
 
-static inline pt_event *slot(pt_tbuf *b)
-{
-	if (__builtin_expect(b->pos == b->cap, 0))
-		advance(b);
-	return &b->ev[b->pos++];
-}
-
-static inline int64_t ticks(const pt_tbuf *b)
-{
-	return b->tsc ? pt_tsc_read() : pt_mono_ns();
-}
+int64_t pt_mono_ticks_(void) { return pt_mono_ns(); }
 
 int64_t pt_rec_ticks(const pt_rec *rec)
 {
@@ -417,29 +502,87 @@ int64_t pt_rec_ticks(const pt_rec *rec)
 
 void pt_emit(pt_tbuf *b, const pt_event *ev)
 {
-	pt_event *e = slot(b);
+	pt_event *e = pt_slot_(b);
 	*e = *ev;
-	e->pad_[0] = PT_REC_COMPLETE;
+	e->flags_ = PT_REC_COMPLETE;
 }
 
-void pt_begin(pt_tbuf *b, int32_t rank, uint16_t stream, int32_t step, const pt_op *op)
+void pt_emit_ticks(pt_tbuf *b, const pt_event *ev)
 {
-	pt_event *e = slot(b);
-	e->start_ns = ticks(b);
-	e->rank = rank;
-	e->step = step;
-	e->stream = stream;
-	e->pad_[0] = PT_REC_BEGIN;
-	e->op = *op;
+	pt_event *e = pt_slot_(b);
+	*e = *ev;
+	e->flags_ = PT_REC_COMPLETE_TICKS;
 }
 
-void pt_end(pt_tbuf *b, int32_t rank, uint16_t stream)
+int64_t pt_rec_origin(const pt_rec *rec) { return rec->clock == PT_CLOCK_VIRTUAL ? 0 : rec->t0_mono; }
+
+/* FNV-1a */
+static uint64_t str_hash(const char *s)
 {
-	pt_event *e = slot(b);
-	e->start_ns = ticks(b);
-	e->rank = rank;
-	e->stream = stream;
-	e->pad_[0] = PT_REC_END;
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int str_grow(pt_rec *r)
+{
+	uint32_t cap = r->capstrs ? r->capstrs * 2 : 1024;
+	struct str_slot *n = calloc(cap, sizeof *n);
+	if (!n)
+		return PT_ENOMEM;
+	for (uint32_t i = 0; i < r->capstrs; i++) {
+		if (!r->strs[i].s)
+			continue;
+		uint32_t j = (uint32_t)r->strs[i].hash & (cap - 1);
+		while (n[j].s)
+			j = (j + 1) & (cap - 1);
+		n[j] = r->strs[i];
+	}
+	free(r->strs);
+	r->strs = n;
+	r->capstrs = cap;
+	return 0;
+}
+
+uint32_t pt_rec_intern(pt_rec *r, const char *s)
+{
+	if (!s)
+		return 0;
+	uint64_t h = str_hash(s);
+	uint32_t id = 0;
+	pthread_mutex_lock(&r->str_lock);
+	if ((r->nstrs + 1) * 2 > r->capstrs && str_grow(r)) {
+		pthread_mutex_unlock(&r->str_lock);
+		return 0;
+	}
+	uint32_t j = (uint32_t)h & (r->capstrs - 1);
+	while (r->strs[j].s) {
+		if (r->strs[j].hash == h && strcmp(r->strs[j].s, s) == 0) {
+			id = r->strs[j].id;
+			goto out;
+		}
+		j = (j + 1) & (r->capstrs - 1);
+	}
+	char *copy = strdup(s);
+	if (!copy)
+		goto out;
+	pthread_mutex_lock(&r->db_lock);
+	sqlite3_bind_int64(r->ins_str, 1, (int64_t)r->nstrs + 1);
+	sqlite3_bind_text(r->ins_str, 2, s, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r->ins_str);
+	sqlite3_reset(r->ins_str);
+	pthread_mutex_unlock(&r->db_lock);
+	if (rc != SQLITE_DONE) {
+		pt_log(PT_LOG_ERROR, "%s: storing a string: %s", r->path, sqlite3_errstr(rc));
+		free(copy);
+		goto out;
+	}
+	id = ++r->nstrs;
+	r->strs[j] = (struct str_slot){h, id, copy};
+out:
+	pthread_mutex_unlock(&r->str_lock);
+	return id;
 }
 
 /* ---------------------------------------------------------- create/close */
@@ -452,8 +595,13 @@ static void rec_free(pt_rec *r)
 		sqlite3_finalize(r->stage[t].one);
 		sqlite3_finalize(r->stage[t].many);
 	}
+	sqlite3_finalize(r->ins_str);
 	if (r->db)
 		sqlite3_close(r->db);
+	for (uint32_t i = 0; i < r->capstrs; i++)
+		free(r->strs[i].s);
+	free(r->strs);
+	pthread_mutex_destroy(&r->str_lock);
 	pt_tbuf *b = r->tbufs;
 	while (b) {
 		pt_tbuf *n = b->next;
@@ -500,6 +648,7 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 		return PT_ENOMEM;
 	pthread_mutex_init(&r->db_lock, NULL);
 	pthread_mutex_init(&r->reg_lock, NULL);
+	pthread_mutex_init(&r->str_lock, NULL);
 	r->clock = opts->clock;
 	r->tsc = opts->clock == PT_CLOCK_TSC && pt_tsc_usable();
 	r->chunk_events = opts->chunk_events ? opts->chunk_events : 4096;
@@ -515,7 +664,11 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	}
 	int fd = open(r->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0) {
-		err = pt_logerr(PT_EIO, "%s: cannot write here: %s", path, strerror(errno));
+		/* a path the user cannot write to is bad input, not an I/O failure */
+		int code = errno == ENOENT || errno == ENOTDIR				 ? PT_ENOENT
+			   : errno == EACCES || errno == EROFS || errno == EISDIR || errno == EPERM ? PT_EINVAL
+											   : PT_EIO;
+		err = pt_logerr(code, "%s: cannot write here: %s", path, strerror(errno));
 		goto fail;
 	}
 	close(fd);
@@ -533,11 +686,19 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 		 PT_APPLICATION_ID);
 	if ((err = exec(r, pragmas)) || (err = exec(r, "BEGIN")) || (err = exec(r, pt_schema_sql)))
 		goto fail;
-	if ((err = prepare_insert(r, "ops", ops_cols, 10, 1, &r->stage[TBL_OPS].one)) ||
-	    (err = prepare_insert(r, "ops", ops_cols, 10, ROWS_PER_INSERT, &r->stage[TBL_OPS].many)) ||
-	    (err = prepare_insert(r, "comms", comms_cols, 14, 1, &r->stage[TBL_COMMS].one)) ||
-	    (err = prepare_insert(r, "comms", comms_cols, 14, ROWS_PER_INSERT, &r->stage[TBL_COMMS].many)))
+	for (int t = 0; t < NTBL && !err; t++) {
+		err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n, 1, &r->stage[t].one);
+		if (!err)
+			err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n,
+					     ROWS_PER_INSERT, &r->stage[t].many);
+	}
+	if (err)
 		goto fail;
+	if (sqlite3_prepare_v3(r->db, "INSERT INTO strings(id, value) VALUES (?, ?)", -1, SQLITE_PREPARE_PERSISTENT,
+			       &r->ins_str, NULL) != SQLITE_OK) {
+		err = pt_logerr(PT_ESQL, "%s: %s", path, sqlite3_errmsg(r->db));
+		goto fail;
+	}
 
 	/* Trace time 0 is now; the absolute epoch goes to meta. */
 	r->t0_mono = pt_mono_ns();
@@ -565,6 +726,13 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	return 0;
 fail:
 	if (r->tmp && r->db) {
+		for (int t = 0; t < NTBL; t++) {
+			sqlite3_finalize(r->stage[t].one);
+			sqlite3_finalize(r->stage[t].many);
+			r->stage[t].one = r->stage[t].many = NULL;
+		}
+		sqlite3_finalize(r->ins_str);
+		r->ins_str = NULL;
 		sqlite3_close(r->db);
 		r->db = NULL;
 	}
@@ -641,7 +809,7 @@ int pt_rec_rank(pt_rec *r, const pt_rank_info *in)
 			  v, 5, in->label);
 }
 
-int pt_rec_stream(pt_rec *r, int rank, int stream, enum pt_stream_role role, const char *name)
+int pt_rec_stream(pt_rec *r, int rank, uint32_t stream, enum pt_stream_role role, const char *name)
 {
 	int64_t v[3] = {rank, stream, role};
 	return insert_row(r, "INSERT OR REPLACE INTO streams(rank, stream, role, name) VALUES (?,?,?,?)", v, 3,
@@ -723,9 +891,9 @@ static int drain_all(pt_rec *r)
 			atomic_store_explicit(&c->full, 0, memory_order_release);
 			b->wnext = (b->wnext + 1) % b->nchunks;
 		}
-		for (uint32_t i = 0; i < b->pos && !err; i++)
-			err = consume(r, b, &b->ev[i]);
-		b->pos = 0;
+		for (uint32_t i = 0; i < b->hot.pos && !err; i++)
+			err = consume(r, b, &b->hot.ev[i]);
+		b->hot.pos = 0;
 		r->unclosed += (uint64_t)b->nopen;
 		b->nopen = 0;
 	}
@@ -770,8 +938,17 @@ int pt_rec_close(pt_rec *r)
 		snprintf(buf, sizeof buf, "%llu", (unsigned long long)(r->unclosed + r->unmatched));
 		err = meta_locked(r, "rec.dropped", buf);
 	}
+	if (!err) {
+		snprintf(buf, sizeof buf, "%lld", (long long)r->insert_ns);
+		err = meta_locked(r, "rec.insert_ns", buf);
+	}
+	int64_t t_finish = pt_mono_ns();
 	if (!err)
 		err = exec(r, pt_index_sql);
+	if (!err) {
+		snprintf(buf, sizeof buf, "%lld", (long long)(pt_mono_ns() - t_finish));
+		err = meta_locked(r, "rec.index_ns", buf);
+	}
 	if (!err) {
 		snprintf(buf, sizeof buf, "PRAGMA user_version=%d", PT_SCHEMA_VERSION);
 		err = exec(r, buf);
@@ -783,6 +960,8 @@ int pt_rec_close(pt_rec *r)
 		sqlite3_finalize(r->stage[t].many);
 		r->stage[t].one = r->stage[t].many = NULL;
 	}
+	sqlite3_finalize(r->ins_str);
+	r->ins_str = NULL;
 	if (sqlite3_close(r->db) != SQLITE_OK && !err)
 		err = pt_logerr(PT_ESQL, "%s: closing the database failed", r->path);
 	r->db = NULL;
@@ -814,6 +993,8 @@ void pt_rec_abort(pt_rec *r)
 			sqlite3_finalize(r->stage[t].many);
 			r->stage[t].one = r->stage[t].many = NULL;
 		}
+		sqlite3_finalize(r->ins_str);
+		r->ins_str = NULL;
 		sqlite3_close(r->db);
 		r->db = NULL;
 	}

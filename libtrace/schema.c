@@ -16,7 +16,8 @@
 const char pt_schema_sql[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;\n"
 	"CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
-	"INSERT INTO kinds VALUES (1,'F'),(2,'B'),(3,'I'),(4,'W'),(5,'FB'),(6,'SEND'),(7,'RECV');\n"
+	"INSERT INTO kinds VALUES (1,'F'),(2,'B'),(3,'I'),(4,'W'),(5,'FB'),(6,'SEND'),(7,'RECV'),"
+	"(8,'KERNEL'),(9,'MEMCPY'),(10,'MEMSET'),(11,'SYNC'),(12,'RUNTIME'),(13,'RANGE');\n"
 	"CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);\n"
 	"CREATE TABLE ranks(rank INTEGER PRIMARY KEY, device INTEGER, theory_bubble_ns INTEGER,"
 	" theory_peak_act INTEGER, nchunks INTEGER, label TEXT);\n"
@@ -34,11 +35,49 @@ const char pt_schema_sql[] =
 	"CREATE TABLE comms(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
 	" step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
 	" peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
-	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n";
+	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n"
+#define ACTIVITY(t, extra)                                                                                             \
+	"CREATE TABLE " t "(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"           \
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER,"     \
+	" ext INTEGER" extra ");\n"
+	ACTIVITY("kernels", "")
+	ACTIVITY("memcpy", ", bytes INTEGER, copy_kind INTEGER")
+	ACTIVITY("memset", ", bytes INTEGER")
+	ACTIVITY("sync", ", sync_type INTEGER")
+	ACTIVITY("runtime", "")
+	ACTIVITY("ranges", ", depth INTEGER, domain INTEGER");
+#undef ACTIVITY
 
-const char pt_index_sql[] =
-	"CREATE INDEX ops_rank_start ON ops(rank, start_ns);\n"
-	"CREATE INDEX comms_rank_start ON comms(rank, start_ns);\n";
+const char pt_index_sql[] = "CREATE INDEX ops_rank_start ON ops(rank, start_ns);\n"
+			    "CREATE INDEX comms_rank_start ON comms(rank, start_ns);\n"
+			    "CREATE INDEX kernels_rank_start ON kernels(rank, start_ns);\n"
+			    "CREATE INDEX memcpy_rank_start ON memcpy(rank, start_ns);\n"
+			    "CREATE INDEX memset_rank_start ON memset(rank, start_ns);\n"
+			    "CREATE INDEX sync_rank_start ON sync(rank, start_ns);\n"
+			    "CREATE INDEX runtime_rank_start ON runtime(rank, start_ns);\n"
+			    "CREATE INDEX ranges_rank_start ON ranges(rank, start_ns);\n";
+
+const struct pt_table pt_tables[PT_NTABLES] = {
+	{"ops", PT_SRC_OPS}, {"comms", PT_SRC_COMMS},	{"kernels", PT_SRC_KERNELS}, {"memcpy", PT_SRC_MEMCPY},
+	{"memset", PT_SRC_MEMSET}, {"sync", PT_SRC_SYNC}, {"runtime", PT_SRC_RUNTIME}, {"ranges", PT_SRC_RANGES},
+};
+
+int pt_table_of_kind(int kind)
+{
+	switch (kind) {
+	case PT_OP_SEND:
+	case PT_OP_RECV: return PT_TBL_COMMS;
+	case PT_OP_KERNEL: return PT_TBL_KERNELS;
+	case PT_OP_MEMCPY: return PT_TBL_MEMCPY;
+	case PT_OP_MEMSET: return PT_TBL_MEMSET;
+	case PT_OP_SYNC: return PT_TBL_SYNC;
+	case PT_OP_RUNTIME: return PT_TBL_RUNTIME;
+	case PT_OP_RANGE: return PT_TBL_RANGES;
+	}
+	return PT_TBL_OPS;
+}
+
+unsigned pt_kind_source(int kind) { return pt_tables[pt_table_of_kind(kind)].source; }
 
 int pt_sqlite_err(int rc)
 {
@@ -172,7 +211,8 @@ int pt_schema_check_db(sqlite3 *db, const char *path)
 	if (ver < 1)
 		return pt_logerr(PT_ECORRUPT, "%s: pipetrace trace without a schema version (unfinished write?)",
 				 path);
-	static const char *const need[] = {"meta", "ranks", "streams", "chunks", "plan", "ops", "comms"};
+	static const char *const need[] = {"meta",    "strings", "ranks",  "streams", "chunks", "plan",   "ops",
+					   "comms",   "kernels", "memcpy", "memset",  "sync",   "runtime", "ranges"};
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
 		int e = table_exists(db, need[i]);
 		if (e < 0)

@@ -88,6 +88,13 @@ enum pt_kind {
 	PT_OP_FB = 5,	/* an overlapped pair: forward (chunk, mb), full backward (chunk2, mb2) */
 	PT_OP_SEND = 6, /* point-to-point send of an activation or a gradient */
 	PT_OP_RECV = 7, /* the matching receive */
+	/* Activity below the ops (CUPTI, imported profiles): */
+	PT_OP_KERNEL = 8,  /* a GPU kernel */
+	PT_OP_MEMCPY = 9,  /* a copy; op.payload = copy kind (CUPTI's), op.bytes */
+	PT_OP_MEMSET = 10, /* op.bytes */
+	PT_OP_SYNC = 11,   /* a synchronisation (event/stream/context); op.payload = type */
+	PT_OP_RUNTIME = 12, /* a CUDA runtime or driver call on a CPU thread (stream = thread) */
+	PT_OP_RANGE = 13,  /* an annotated range (NVTX, record_function); stream = thread or GPU stream */
 	PT_OP_KIND_MAX
 };
 
@@ -104,8 +111,14 @@ enum pt_stream_role { PT_STREAM_COMPUTE = 0, PT_STREAM_COMM = 1 };
 #define PT_STREAM_MAIN 0 /* compute */
 #define PT_STREAM_P2P 1	 /* point-to-point communication */
 
+/* Pipeline compute ops (F, B, I, W, FB) and pipeline messages (SEND, RECV). */
 static inline int pt_kind_is_compute(int kind) { return kind >= PT_OP_F && kind <= PT_OP_FB; }
 static inline int pt_kind_is_comm(int kind) { return kind == PT_OP_SEND || kind == PT_OP_RECV; }
+/* Activity recorded below the ops (kernels, copies, runtime calls, ranges). */
+static inline int pt_kind_is_activity(int kind) { return kind >= PT_OP_KERNEL && kind < PT_OP_KIND_MAX; }
+
+/* The kind's short name: "F", "FB", "SEND", "KERNEL", ...; "?" when unknown. */
+const char *pt_kind_name(int kind);
 
 /*
  * One step of a rank's plan, and the identity of a recorded interval.
@@ -150,17 +163,34 @@ int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size
  * Returns 0, or PT_EINVAL when text is not one. */
 int pt_op_parse(const char *text, pt_op *out);
 
-/* A recorded interval: an executed op (compute) or one message (comm). */
+/*
+ * A recorded interval: an executed op, one message, or activity below the
+ * ops (a kernel, a copy, a runtime call, an annotated range). op.kind says
+ * which; the fields an activity does not use stay -1 / 0.
+ */
 typedef struct pt_event {
 	int64_t start_ns;
 	int64_t end_ns;
-	int64_t posted_ns; /* comm: when the send or receive was posted; else start */
+	int64_t posted_ns; /* messages: when posted; else start_ns */
+	int64_t corr;	   /* activity: the CUDA correlation id of the launching call; else 0 */
+	int64_t ext;	   /* activity: external correlation id of the op or range that
+			      launched it (pt_ext_id for plan ops); 0 when none */
 	int32_t rank;
-	int32_t step; /* index into the rank's plan; -1 when not from a plan */
-	uint16_t stream;
-	uint16_t pad_[3]; /* reserved; libtrace uses pad_[0] inside its buffers */
+	int32_t step;	 /* index into the rank's plan; -1 when not from a plan */
+	uint32_t stream; /* stream id on the rank (a CUDA stream id, or a thread id for
+			    runtime calls and CPU ranges) */
+	int32_t device;	 /* GPU ordinal; -1 when not on a GPU */
+	uint32_t name;	 /* string id (pt_rec_intern / pt_trace_string); 0 when unnamed */
+	uint16_t flags_; /* reserved: libtrace's record type inside its buffers */
+	uint16_t pad_;
 	pt_op op;
 } pt_event;
+
+/* The external correlation id pipetrace gives plan op (rank, step). */
+static inline int64_t pt_ext_id(int32_t rank, int32_t step)
+{
+	return ((int64_t)rank << 32) | (int64_t)(uint32_t)(step + 1);
+}
 
 /* Per-rank facts, including the schedule's analytic expectations. */
 typedef struct pt_rank_info {
@@ -213,9 +243,14 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out);
 int pt_rec_meta(pt_rec *rec, const char *key, const char *value);
 int pt_rec_meta_int(pt_rec *rec, const char *key, int64_t value);
 
+/* Intern a string (kernel, call or range name) and return its id (>= 1);
+ * 0 on failure (logged). Thread-safe; a hash lookup under a mutex, so cache
+ * ids on hot paths. */
+uint32_t pt_rec_intern(pt_rec *rec, const char *s);
+
 /* Describe a rank, one of its streams, one of its chunks. Not the hot path. */
 int pt_rec_rank(pt_rec *rec, const pt_rank_info *info);
-int pt_rec_stream(pt_rec *rec, int rank, int stream, enum pt_stream_role role, const char *name);
+int pt_rec_stream(pt_rec *rec, int rank, uint32_t stream, enum pt_stream_role role, const char *name);
 int pt_rec_chunk(pt_rec *rec, const pt_chunk_info *info);
 
 /* Store a rank's planned ops (step i is ops[i]). Not the hot path. */
@@ -237,10 +272,75 @@ int64_t pt_rec_ticks(const pt_rec *rec);
  * buffer behind (counted in meta "rec.stalls"). */
 void pt_emit(pt_tbuf *b, const pt_event *ev);
 
-/* Begin and end an op on (rank, stream), reading the trace clock. Hot path.
- * Pairs must nest on a thread and end on the thread that began them. */
-void pt_begin(pt_tbuf *b, int32_t rank, uint16_t stream, int32_t step, const pt_op *op);
-void pt_end(pt_tbuf *b, int32_t rank, uint16_t stream);
+/* (Private: the part of a thread buffer the inline hot path touches. It
+ * begins every pt_tbuf; the rest stays opaque.) */
+struct pt_tbuf_hot_ {
+	pt_event *ev;	  /* the chunk being filled */
+	uint32_t pos, cap; /* next slot, slots in the chunk */
+	int tsc;	  /* read the cycle counter, else CLOCK_MONOTONIC */
+};
+void pt_tbuf_advance_(pt_tbuf *b);
+int64_t pt_mono_ticks_(void);
+
+static inline int64_t pt_ticks_(const struct pt_tbuf_hot_ *h)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (h->tsc) {
+		uint32_t lo, hi;
+		__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+		return (int64_t)(((uint64_t)hi << 32) | lo);
+	}
+#elif defined(__aarch64__)
+	if (h->tsc) {
+		uint64_t v;
+		__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+		return (int64_t)v;
+	}
+#endif
+	return pt_mono_ticks_();
+}
+
+static inline pt_event *pt_slot_(pt_tbuf *b)
+{
+	struct pt_tbuf_hot_ *h = (struct pt_tbuf_hot_ *)b;
+	if (__builtin_expect(h->pos == h->cap, 0))
+		pt_tbuf_advance_(b);
+	return &h->ev[h->pos++];
+}
+
+/* The same with start_ns, end_ns and posted_ns in clock ticks (the units of
+ * pt_rec_ticks), converted to trace ns by the writer. */
+void pt_emit_ticks(pt_tbuf *b, const pt_event *ev);
+
+/* Begin and end an op on (rank, stream), reading the trace clock. Hot path,
+ * inline: one clock read and a few stores each. Pairs must nest on a thread
+ * and end on the thread that began them. */
+static inline void pt_begin(pt_tbuf *b, int32_t rank, uint32_t stream, int32_t step, const pt_op *op)
+{
+	pt_event *e = pt_slot_(b);
+	e->start_ns = pt_ticks_((const struct pt_tbuf_hot_ *)b);
+	e->rank = rank;
+	e->step = step;
+	e->stream = stream;
+	e->device = -1;
+	e->name = 0;
+	e->corr = e->ext = 0;
+	e->flags_ = 2; /* begin */
+	e->op = *op;
+}
+
+static inline void pt_end(pt_tbuf *b, int32_t rank, uint32_t stream)
+{
+	pt_event *e = pt_slot_(b);
+	e->start_ns = pt_ticks_((const struct pt_tbuf_hot_ *)b);
+	e->rank = rank;
+	e->stream = stream;
+	e->flags_ = 3; /* end */
+}
+
+/* CLOCK_MONOTONIC ns at trace time 0 (live clocks; 0 for virtual): a
+ * monotonic reading m is trace time m - pt_rec_origin(rec). */
+int64_t pt_rec_origin(const pt_rec *rec);
 
 /*
  * Finish: wait for the writer to drain every buffer, build the indexes, write
@@ -286,17 +386,33 @@ int pt_trace_rank_at(pt_trace *t, int i, pt_rank_info *out);
 int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max);
 
 /* Role and name of one stream (name borrowed until close). PT_EINVAL if absent. */
-int pt_trace_stream(pt_trace *t, int rank, int stream, enum pt_stream_role *role, const char **name);
+int pt_trace_stream(pt_trace *t, int rank, uint32_t stream, enum pt_stream_role *role, const char **name);
+
+/* The streams of one rank in stream order (at most max ids; returns how many). */
+int pt_trace_streams(pt_trace *t, int rank, uint32_t *ids, int max);
 
 /* The planned ops of one rank in step order, malloc'ed (caller frees). A rank
  * without a plan gives *n = 0. */
 int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n);
 
-/* What a cursor delivers. */
+/* A string by id (borrowed until close); "" for 0 or an unknown id. */
+const char *pt_trace_string(pt_trace *t, uint32_t id);
+
+/* What a cursor delivers: one bit per table. */
 enum pt_source {
-	PT_SRC_OPS = 1 << 0,   /* executed compute ops */
-	PT_SRC_COMMS = 1 << 1, /* messages (SEND and RECV) */
+	PT_SRC_OPS = 1 << 0,	 /* executed compute ops */
+	PT_SRC_COMMS = 1 << 1,	 /* messages (SEND and RECV) */
+	PT_SRC_KERNELS = 1 << 2, /* GPU kernels */
+	PT_SRC_MEMCPY = 1 << 3,
+	PT_SRC_MEMSET = 1 << 4,
+	PT_SRC_SYNC = 1 << 5,
+	PT_SRC_RUNTIME = 1 << 6,
+	PT_SRC_RANGES = 1 << 7,
+	PT_SRC_ALL = 0xff,
 };
+
+/* The source (table) events of this kind live in. */
+unsigned pt_kind_source(int kind);
 
 typedef struct pt_query {
 	unsigned sources; /* enum pt_source bits; 0 means all */
