@@ -304,7 +304,7 @@ int pt_plan_write_csv(const pt_plan *p, FILE *out)
 			else
 				fprintf(out, "%d%c%d", s, "?FBIW"[o->kind], o->mb);
 		}
-		fputc('\n', out);
+		fputs("\r\n", out); /* as Python's csv module, and so torch, writes it */
 	}
 	return 0;
 }

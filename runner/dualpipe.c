@@ -280,6 +280,12 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 			g.M = N / 2;
 			g.mid = g.h == g.H - 1;
 		}
+		/* each direction: M F and M B, at most 2 messages each, plus W */
+		pt_rank_plan *rp = &plan->rank[r];
+		rp->cap = (size_t)g.M * 10 + 16;
+		rp->ops = malloc(rp->cap * sizeof *rp->ops);
+		if (!rp->ops)
+			g.err = PT_ENOMEM;
 		g.wq_d = malloc(sizeof(int) * (size_t)(2 * g.M + 2));
 		g.wq_mb = malloc(sizeof(int) * (size_t)(2 * g.M + 2));
 		if (!g.wq_d || !g.wq_mb)

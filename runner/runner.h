@@ -168,6 +168,8 @@ typedef struct pt_sim {
 	const pt_plan *plan;
 	pt_sim_step **step; /* [rank][step] */
 	int64_t makespan;
+	void *block_;	     /* private: the one allocation behind step[][] */
+	size_t block_size_;
 } pt_sim;
 
 /*

@@ -23,6 +23,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "runner.h"
 
@@ -31,15 +32,21 @@ struct simr {
 	int64_t t;	    /* compute stream free at */
 	int64_t prev_start; /* start of the last compute op (overlap: receive prefetch) */
 	int done, queued;
-	int posted_upto;    /* ops before this index are posted */
-	int *partner_rank;  /* [step] for messages */
-	size_t *partner_op; /* [step] */
-	int *need;	    /* [step * 2 + k]: receives a compute op consumes, -1 */
+	int posted_upto;     /* ops before this index are posted */
+	int32_t *partner_rank; /* [step] for messages */
+	int32_t *partner_op;   /* [step] */
+	int32_t *need;	       /* [step * 2 + k]: receives a compute op consumes, -1 */
 };
 
+/* A directed link's next free time, kept per sender (ranks talk to few peers). */
 struct link {
-	int a, b;
+	int b;
 	int64_t free_at;
+};
+
+struct links {
+	struct link *v;
+	int n, cap;
 };
 
 struct run {
@@ -50,8 +57,7 @@ struct run {
 	pt_sim_step **st;
 	struct simr *rs;
 	int *queue, qhead, qtail, qcap;
-	struct link *links;
-	int nlinks, caplinks;
+	struct links *links; /* [sender] */
 };
 
 static void enqueue(struct run *x, int r)
@@ -65,19 +71,20 @@ static void enqueue(struct run *x, int r)
 
 static int64_t *link_free(struct run *x, int a, int b)
 {
-	for (int i = 0; i < x->nlinks; i++)
-		if (x->links[i].a == a && x->links[i].b == b)
-			return &x->links[i].free_at;
-	if (x->nlinks == x->caplinks) {
-		int cap = x->caplinks ? x->caplinks * 2 : 16;
-		struct link *l = realloc(x->links, (size_t)cap * sizeof *l);
-		if (!l)
+	struct links *l = &x->links[a];
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i].b == b)
+			return &l->v[i].free_at;
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 4;
+		struct link *v = realloc(l->v, (size_t)cap * sizeof *v);
+		if (!v)
 			return NULL;
-		x->links = l;
-		x->caplinks = cap;
+		l->v = v;
+		l->cap = cap;
 	}
-	x->links[x->nlinks] = (struct link){a, b, 0};
-	return &x->links[x->nlinks++].free_at;
+	l->v[l->n] = (struct link){b, 0};
+	return &l->v[l->n++].free_at;
 }
 
 /* Time the transfer of send (a, i): it starts once posted (and, if strict,
@@ -86,7 +93,7 @@ static int transfer(struct run *x, int a, size_t i)
 {
 	const pt_op *o = &x->plan->rank[a].ops[i];
 	int b = x->rs[a].partner_rank[i];
-	size_t j = x->rs[a].partner_op[i];
+	size_t j = (size_t)x->rs[a].partner_op[i];
 	int64_t ready = x->st[a][i].posted;
 	if (x->strict && x->st[b][j].posted > ready)
 		ready = x->st[b][j].posted;
@@ -118,7 +125,7 @@ static int post(struct run *x, int r, size_t i, int64_t t)
 	int q = x->rs[r].partner_rank[i];
 	if (q < 0)
 		return 0; /* unpaired: validate.c names it; the run deadlocks on it */
-	size_t j = x->rs[r].partner_op[i];
+	size_t j = (size_t)x->rs[r].partner_op[i];
 	int send = x->plan->rank[r].ops[i].kind == PT_OP_SEND;
 	int a = send ? r : q, b = send ? q : r;
 	size_t si = send ? i : j, ri = send ? j : i;
@@ -329,9 +336,9 @@ static int pair_messages(struct run *x)
 				continue;
 			size_t j = t->at[o->seq];
 			x->rs[a].partner_rank[i] = b;
-			x->rs[a].partner_op[i] = j;
+			x->rs[a].partner_op[i] = (int32_t)j;
 			x->rs[b].partner_rank[j] = a;
-			x->rs[b].partner_op[j] = i;
+			x->rs[b].partner_op[j] = (int32_t)i;
 		}
 	}
 out:
@@ -346,12 +353,27 @@ out:
 	return err;
 }
 
+/* Large, short-lived arrays: mapped directly and backed by huge pages where
+ * the kernel allows, since faulting in tens of MB page by page costs more
+ * than the simulation itself on some virtual machines. */
+static void *big_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= (2u << 20))
+		madvise(p, size, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 void pt_sim_destroy(pt_sim *sim)
 {
 	if (!sim)
 		return;
-	for (int r = 0; sim->step && r < sim->plan->ranks; r++)
-		free(sim->step[r]);
+	if (sim->block_)
+		munmap(sim->block_, sim->block_size_);
 	free(sim->step);
 	free(sim);
 }
@@ -419,7 +441,8 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	x.rs = calloc((size_t)P, sizeof *x.rs);
 	x.qcap = P + 1;
 	x.queue = malloc((size_t)x.qcap * sizeof *x.queue);
-	if (!sim || !x.rs || !x.queue) {
+	x.links = calloc((size_t)P, sizeof *x.links);
+	if (!sim || !x.rs || !x.queue || !x.links) {
 		err = PT_ENOMEM;
 		goto out;
 	}
@@ -430,16 +453,27 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 		goto out;
 	}
 	x.st = sim->step;
+	/* one block: steps, then partner ranks, partner steps, inputs */
+	size_t total = 0;
+	for (int r = 0; r < P; r++)
+		total += plan->rank[r].n + 1;
+	size_t bytes = total * (sizeof(pt_sim_step) + 4 * sizeof(int32_t));
+	sim->block_ = big_alloc(bytes);
+	if (!sim->block_) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	sim->block_size_ = bytes;
+	pt_sim_step *steps = sim->block_;
+	int32_t *ints = (int32_t *)(steps + total);
 	for (int r = 0; r < P; r++) {
 		size_t n = plan->rank[r].n;
-		sim->step[r] = malloc((n + 1) * sizeof **sim->step);
-		x.rs[r].partner_rank = malloc((n + 1) * sizeof(int));
-		x.rs[r].partner_op = malloc((n + 1) * sizeof(size_t));
-		x.rs[r].need = malloc((n + 1) * 2 * sizeof(int));
-		if (!sim->step[r] || !x.rs[r].partner_rank || !x.rs[r].partner_op || !x.rs[r].need) {
-			err = PT_ENOMEM;
-			goto out;
-		}
+		sim->step[r] = steps;
+		x.rs[r].partner_rank = ints;
+		x.rs[r].partner_op = ints + (n + 1);
+		x.rs[r].need = ints + 2 * (n + 1);
+		steps += n + 1;
+		ints += 4 * (n + 1);
 		for (size_t i = 0; i < n; i++)
 			sim->step[r][i] = (pt_sim_step){-1, -1, -1};
 		if ((err = map_inputs(plan, r, &x.rs[r])))
@@ -472,13 +506,10 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	*out = sim;
 	sim = NULL;
 out:
-	for (int r = 0; x.rs && r < P; r++) {
-		free(x.rs[r].partner_rank);
-		free(x.rs[r].partner_op);
-		free(x.rs[r].need);
-	}
 	free(x.rs);
 	free(x.queue);
+	for (int r = 0; x.links && r < P; r++)
+		free(x.links[r].v);
 	free(x.links);
 	pt_sim_destroy(sim);
 	return err;

@@ -198,64 +198,81 @@ static int check_inputs(const pt_plan *p)
 	return err;
 }
 
-struct msgref {
+/* One rank's messages to or from one peer, in posting order. */
+struct group {
 	int peer, kind;
-	size_t step;
+	size_t *step;
+	size_t n, cap;
 };
 
-static int cmp_msg(const void *a, const void *b)
+struct groups {
+	struct group *v;
+	int n, cap;
+};
+
+static struct group *group_of(struct groups *g, int peer, int kind, int create)
 {
-	const struct msgref *x = a, *y = b;
-	if (x->peer != y->peer)
-		return x->peer < y->peer ? -1 : 1;
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x->step < y->step ? -1 : x->step > y->step;
+	for (int i = 0; i < g->n; i++)
+		if (g->v[i].peer == peer && g->v[i].kind == kind)
+			return &g->v[i];
+	if (!create)
+		return NULL;
+	if (g->n == g->cap) {
+		int cap = g->cap ? g->cap * 2 : 4;
+		struct group *v = realloc(g->v, (size_t)cap * sizeof *v);
+		if (!v)
+			return NULL;
+		g->v = v;
+		g->cap = cap;
+	}
+	struct group *n = &g->v[g->n++];
+	memset(n, 0, sizeof *n);
+	n->peer = peer;
+	n->kind = kind;
+	return n;
 }
 
-static int collect(const pt_plan *p, int r, struct msgref **out, size_t *n)
+static int collect(const pt_plan *p, int r, struct groups *g)
 {
 	const pt_rank_plan *rp = &p->rank[r];
-	*n = 0;
-	*out = malloc((rp->n + 1) * sizeof **out);
-	if (!*out)
-		return PT_ENOMEM;
-	for (size_t i = 0; i < rp->n; i++)
-		if (pt_kind_is_comm(rp->ops[i].kind))
-			(*out)[(*n)++] = (struct msgref){rp->ops[i].peer, rp->ops[i].kind, i};
-	qsort(*out, *n, sizeof **out, cmp_msg);
+	for (size_t i = 0; i < rp->n; i++) {
+		const pt_op *o = &rp->ops[i];
+		if (!pt_kind_is_comm(o->kind))
+			continue;
+		struct group *gr = group_of(g, o->peer, o->kind, 1);
+		if (!gr)
+			return PT_ENOMEM;
+		if (gr->n == gr->cap) {
+			size_t cap = gr->cap ? gr->cap * 2 : 64;
+			size_t *v = realloc(gr->step, cap * sizeof *v);
+			if (!v)
+				return PT_ENOMEM;
+			gr->step = v;
+			gr->cap = cap;
+		}
+		gr->step[gr->n++] = i;
+	}
 	return 0;
 }
 
 /* (3) sends and receives pair up in posting order, and carry the same thing */
 static int check_pairs(const pt_plan *p)
 {
-	struct msgref **m = calloc((size_t)p->ranks, sizeof *m);
-	size_t *n = calloc((size_t)p->ranks, sizeof *n);
-	int err = (!m || !n) ? PT_ENOMEM : 0;
+	struct groups *g = calloc((size_t)p->ranks, sizeof *g);
+	int err = g ? 0 : PT_ENOMEM;
 	for (int r = 0; r < p->ranks && !err; r++)
-		err = collect(p, r, &m[r], &n[r]);
+		err = collect(p, r, &g[r]);
 	for (int a = 0; a < p->ranks && !err; a++) {
-		for (size_t i = 0; i < n[a] && !err;) {
-			if (m[a][i].kind != PT_OP_SEND) {
-				i++;
+		for (int gi = 0; gi < g[a].n && !err; gi++) {
+			const struct group *sg = &g[a].v[gi];
+			if (sg->kind != PT_OP_SEND)
 				continue;
-			}
-			int b = m[a][i].peer;
-			size_t s0 = i;
-			while (i < n[a] && m[a][i].peer == b && m[a][i].kind == PT_OP_SEND)
-				i++;
-			size_t ns = i - s0;
-			/* b's receives from a */
-			size_t r0 = 0, nr = 0;
-			while (r0 < n[b] && !(m[b][r0].peer == a && m[b][r0].kind == PT_OP_RECV))
-				r0++;
-			while (r0 + nr < n[b] && m[b][r0 + nr].peer == a && m[b][r0 + nr].kind == PT_OP_RECV)
-				nr++;
-			size_t k;
-			for (k = 0; k < ns && k < nr && !err; k++) {
-				const pt_op *so = &p->rank[a].ops[m[a][s0 + k].step];
-				const pt_op *ro = &p->rank[b].ops[m[b][r0 + k].step];
+			int b = sg->peer;
+			const struct group *rg = group_of(&g[b], a, PT_OP_RECV, 0);
+			size_t ns = sg->n, nr = rg ? rg->n : 0;
+			for (size_t k = 0; k < ns && k < nr && !err; k++) {
+				const pt_op *so = &p->rank[a].ops[sg->step[k]];
+				const pt_op *ro = &p->rank[b].ops[rg->step[k]];
 				const pt_chunk_info *sc = pt_plan_chunk(p, a, so->chunk);
 				const pt_chunk_info *rc = pt_plan_chunk(p, b, ro->chunk);
 				int want = so->payload == PT_ACT ? 1 : -1;
@@ -264,46 +281,43 @@ static int check_pairs(const pt_plan *p)
 					err = pt_logerr(PT_EPLAN,
 							"invalid plan: rank %d -> rank %d, message %zu: sequence numbers "
 							"out of posting order (%s at step %zu has %d, %s at step %zu has %d)",
-							a, b, k, opname(so, sn), m[a][s0 + k].step, so->seq, opname(ro, rn),
-							m[b][r0 + k].step, ro->seq);
+							a, b, k, opname(so, sn), sg->step[k], so->seq, opname(ro, rn),
+							rg->step[k], ro->seq);
 				} else if (so->payload != ro->payload || so->mb != ro->mb || sc->pipe != rc->pipe ||
 					   rc->stage != sc->stage + want) {
 					err = pt_logerr(PT_EPLAN,
 							"invalid plan: rank %d -> rank %d, message %zu: rank %d sends %s "
 							"(step %zu) but rank %d receives %s (step %zu) at that position",
-							a, b, k, a, opname(so, sn), m[a][s0 + k].step, b, opname(ro, rn),
-							m[b][r0 + k].step);
+							a, b, k, a, opname(so, sn), sg->step[k], b, opname(ro, rn),
+							rg->step[k]);
 				}
 			}
 			if (!err && ns != nr) {
-				const pt_op *extra = ns > nr ? &p->rank[a].ops[m[a][s0 + nr].step]
-							     : &p->rank[b].ops[m[b][r0 + ns].step];
+				size_t at = ns > nr ? sg->step[nr] : rg->step[ns];
+				const pt_op *extra = ns > nr ? &p->rank[a].ops[at] : &p->rank[b].ops[at];
 				char en[64];
 				err = pt_logerr(PT_EPLAN,
 						"invalid plan: rank %d sends %zu messages to rank %d, which receives %zu "
 						"(first unmatched: %s on rank %d, step %zu)",
-						a, ns, b, nr, opname(extra, en), ns > nr ? a : b,
-						ns > nr ? m[a][s0 + nr].step : m[b][r0 + ns].step);
+						a, ns, b, nr, opname(extra, en), ns > nr ? a : b, at);
 			}
 		}
 	}
-	/* receives from a rank that sends nothing to us */
+	/* receives from a rank that sends nothing here */
 	for (int b = 0; b < p->ranks && !err; b++) {
-		for (size_t i = 0; i < n[b] && !err; i++) {
-			if (m[b][i].kind != PT_OP_RECV)
-				continue;
-			int a = m[b][i].peer, found = 0;
-			for (size_t j = 0; j < n[a] && !found; j++)
-				found = m[a][j].peer == b && m[a][j].kind == PT_OP_SEND;
-			if (!found)
-				err = bad(b, m[b][i].step, &p->rank[b].ops[m[b][i].step],
+		for (int gi = 0; gi < g[b].n && !err; gi++) {
+			const struct group *rg = &g[b].v[gi];
+			if (rg->kind == PT_OP_RECV && !group_of(&g[rg->peer], b, PT_OP_SEND, 0))
+				err = bad(b, rg->step[0], &p->rank[b].ops[rg->step[0]],
 					  "receives from a rank that sends nothing here");
 		}
 	}
-	for (int r = 0; m && r < p->ranks; r++)
-		free(m[r]);
-	free(m);
-	free(n);
+	for (int r = 0; g && r < p->ranks; r++) {
+		for (int gi = 0; gi < g[r].n; gi++)
+			free(g[r].v[gi].step);
+		free(g[r].v);
+	}
+	free(g);
 	return err;
 }
 
