@@ -1,0 +1,456 @@
+/*
+ * tests/unit/test_trace.c — libtrace: a round trip of every event kind, the
+ * checks that refuse bad files (missing, empty, not SQLite, truncated,
+ * another program's, a newer schema), no half-written output, the hot path
+ * under concurrency with forced stalls (nothing lost, order kept), and the
+ * tick-to-ns mapping.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <time.h>
+
+#include "testutil.h"
+
+static pt_event ev_make(int rank, uint32_t stream, int kind, int64_t s, int64_t e)
+{
+	pt_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.rank = rank;
+	ev.stream = stream;
+	ev.step = -1;
+	ev.device = -1;
+	ev.op = pt_op_make(kind, 0, 0);
+	ev.start_ns = ev.posted_ns = s;
+	ev.end_ns = e;
+	return ev;
+}
+
+static void write_small_trace(const char *path)
+{
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	tu_log_reset();
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_rank_info ri = {.rank = 0, .device = 3, .theory_bubble_ns = 42, .theory_peak_act = 7, .nchunks = 2};
+	snprintf(ri.label, sizeof ri.label, "rank 0");
+	assert_int_equal(pt_rec_rank(rec, &ri), 0);
+	assert_int_equal(pt_rec_meta(rec, "schedule", "test"), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	pt_event e = ev_make(0, 0, PT_OP_FB, 100, 200);
+	e.op.chunk = 1;
+	e.op.mb = 3;
+	e.op.chunk2 = 0;
+	e.op.mb2 = 2;
+	e.step = 5;
+	pt_emit(b, &e);
+	e = ev_make(0, 1, PT_OP_SEND, 150, 180);
+	e.op.payload = PT_GRAD;
+	e.op.peer = 1;
+	e.op.seq = 9;
+	e.op.batch = 4;
+	e.op.bytes = 1 << 20;
+	e.posted_ns = 120;
+	pt_emit(b, &e);
+	e = ev_make(0, 7, PT_OP_KERNEL, 110, 130);
+	e.name = pt_rec_intern(rec, "gemm<scr>");
+	e.corr = 77;
+	e.ext = pt_ext_id(0, 5);
+	e.device = 3;
+	pt_emit(b, &e);
+	e = ev_make(0, 7, PT_OP_MEMCPY, 131, 140);
+	e.op.bytes = 4096;
+	e.op.payload = 8;
+	e.name = pt_rec_intern(rec, "gemm<scr>");
+	pt_emit(b, &e);
+	e = ev_make(0, 1234, PT_OP_RANGE, 90, 210);
+	e.name = pt_rec_intern(rec, "F0:3");
+	e.op.payload = 2; /* depth */
+	e.op.seq = (int32_t)pt_rec_intern(rec, "pipetrace");
+	pt_emit(b, &e);
+	assert_int_equal(pt_rec_close(rec), 0);
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "rt.db");
+	write_small_trace(path);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	assert_string_equal(pt_trace_meta(t, "schedule"), "test");
+	assert_string_equal(pt_trace_meta(t, "tool"), "pipetrace");
+	assert_int_equal(pt_trace_meta_int(t, "rec.events", -1), 5);
+	assert_int_equal(pt_trace_nranks(t), 1);
+	pt_rank_info ri;
+	assert_int_equal(pt_trace_rank(t, 0, &ri), 0);
+	assert_int_equal(ri.device, 3);
+	assert_int_equal(ri.theory_bubble_ns, 42);
+	assert_int_equal(ri.theory_peak_act, 7);
+	assert_string_equal(ri.label, "rank 0");
+	assert_int_equal(pt_trace_rank(t, 9, &ri), PT_EINVAL);
+
+	pt_query q = pt_query_all();
+	assert_int_equal(pt_trace_count(t, &q), 5);
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	pt_event e;
+	int kinds[5], n = 0;
+	int64_t last = -1;
+	while (pt_cursor_next(c, &e) == 1) {
+		assert_true(e.start_ns >= last); /* time order across tables */
+		last = e.start_ns;
+		kinds[n++] = e.op.kind;
+		switch (e.op.kind) {
+		case PT_OP_FB:
+			assert_int_equal(e.op.chunk, 1);
+			assert_int_equal(e.op.mb, 3);
+			assert_int_equal(e.op.chunk2, 0);
+			assert_int_equal(e.op.mb2, 2);
+			assert_int_equal(e.step, 5);
+			break;
+		case PT_OP_SEND:
+			assert_int_equal(e.op.payload, PT_GRAD);
+			assert_int_equal(e.op.peer, 1);
+			assert_int_equal(e.op.seq, 9);
+			assert_int_equal(e.op.batch, 4);
+			assert_int_equal(e.op.bytes, 1 << 20);
+			assert_int_equal(e.posted_ns, 120);
+			break;
+		case PT_OP_KERNEL:
+			assert_string_equal(pt_trace_string(t, e.name), "gemm<scr>");
+			assert_int_equal(e.corr, 77);
+			assert_int_equal(e.ext, pt_ext_id(0, 5));
+			assert_int_equal(e.device, 3);
+			assert_int_equal(e.stream, 7);
+			break;
+		case PT_OP_MEMCPY:
+			assert_int_equal(e.op.bytes, 4096);
+			assert_int_equal(e.op.payload, 8);
+			break;
+		case PT_OP_RANGE:
+			assert_string_equal(pt_trace_string(t, e.name), "F0:3");
+			assert_string_equal(pt_trace_string(t, (uint32_t)e.op.seq), "pipetrace");
+			assert_int_equal(e.op.payload, 2);
+			assert_int_equal(e.stream, 1234);
+			break;
+		}
+	}
+	pt_cursor_close(c);
+	assert_int_equal(n, 5);
+	int want[] = {PT_OP_RANGE, PT_OP_FB, PT_OP_KERNEL, PT_OP_MEMCPY, PT_OP_SEND};
+	assert_memory_equal(kinds, want, sizeof want);
+	assert_string_equal(pt_trace_string(t, 0), "");
+	assert_string_equal(pt_trace_string(t, 999), "");
+
+	/* filters: kinds, time window, rank */
+	q.kinds = 1u << PT_OP_KERNEL | 1u << PT_OP_SEND;
+	assert_int_equal(pt_trace_count(t, &q), 2);
+	q = pt_query_all();
+	q.from_ns = 135;
+	q.to_ns = 160;
+	assert_int_equal(pt_trace_count(t, &q), 4); /* FB, MEMCPY, SEND, RANGE */
+	q = pt_query_all();
+	q.rank = 1;
+	assert_int_equal(pt_trace_count(t, &q), 0);
+	q.sources = PT_SRC_OPS;
+	q.rank = 0;
+	assert_int_equal(pt_trace_count(t, &q), 1);
+	pt_trace_close(t);
+}
+
+static void test_bad_files(void **state)
+{
+	(void)state;
+	char path[512];
+	pt_trace *t = NULL;
+
+	tu_log_reset();
+	assert_int_equal(pt_trace_open("/nonexistent/trace.db", &t), PT_ENOENT);
+	assert_logged("/nonexistent/trace.db: no such file");
+
+	tu_path(path, sizeof path, "empty.db");
+	tu_write_file(path, "", 0);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_ENOTDB);
+	assert_logged("empty.db: empty file, not a trace database");
+
+	tu_path(path, sizeof path, "text.db");
+	tu_write_file(path, "schedule,ranks\ndualpipe,8\n", 26);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_ENOTDB);
+	assert_logged("text.db: not an SQLite database");
+
+	/* another program's SQLite database */
+	tu_path(path, sizeof path, "other.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES (1)", 0, 0, 0), SQLITE_OK);
+	sqlite3_close(db);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_EFOREIGN);
+	assert_logged("other.db: an SQLite database, but not a pipetrace trace");
+
+	/* an Nsight Systems export gets a pointer to `import` */
+	tu_path(path, sizeof path, "report.sqlite");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE StringIds(id INTEGER PRIMARY KEY, value TEXT)", 0, 0, 0),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_EFOREIGN);
+	assert_logged("looks like an Nsight Systems export: use `pipetrace import`");
+
+	/* a newer schema */
+	tu_path(path, sizeof path, "newer.db");
+	write_small_trace(path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", 0, 0, 0), SQLITE_OK);
+	sqlite3_close(db);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_EVERSION);
+	assert_logged("written with trace schema 99");
+
+	/* a table dropped */
+	tu_path(path, sizeof path, "damaged.db");
+	write_small_trace(path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE comms", 0, 0, 0), SQLITE_OK);
+	sqlite3_close(db);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_ECORRUPT);
+	assert_logged("table 'comms' is missing");
+
+	/* truncated: a real trace cut in half */
+	tu_path(path, sizeof path, "trunc.db");
+	write_small_trace(path);
+	size_t len = 0;
+	char *data = tu_read_file(path, &len);
+	assert_non_null(data);
+	tu_write_file(path, data, len / 2);
+	free(data);
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(path, &t), PT_ECORRUPT);
+	assert_logged("trunc.db: truncated database");
+
+	/* a directory */
+	tu_log_reset();
+	assert_int_equal(pt_trace_open(tu_tmpdir(), &t), PT_ENOTDB);
+	assert_logged("is a directory");
+	assert_null(t);
+}
+
+static int count_files(const char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	if (p) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = -1;
+		pclose(p);
+	}
+	return n;
+}
+
+static void test_no_half_written_output(void **state)
+{
+	(void)state;
+	char dir[512], path[600];
+	tu_path(dir, sizeof dir, "out");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL};
+	tu_log_reset();
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	pt_event e = ev_make(0, 0, PT_OP_F, 0, 1);
+	pt_emit(b, &e);
+	/* while recording, only the temporary file exists, and not at path */
+	assert_false(tu_exists(path));
+	assert_int_equal(count_files(dir), 1);
+	pt_rec_abort(rec);
+	assert_int_equal(count_files(dir), 0);
+
+	/* an existing file is not replaced unless asked */
+	tu_write_file(path, "keep me", 7);
+	tu_log_reset();
+	assert_int_equal(pt_rec_create(path, &ro, &rec), PT_EEXIST);
+	assert_logged("already exists");
+	size_t len = 0;
+	char *kept = tu_read_file(path, &len);
+	assert_string_equal(kept, "keep me");
+	free(kept);
+	ro.overwrite = 1;
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_trace_close(t);
+	assert_int_equal(count_files(dir), 1);
+
+	/* an unwritable place */
+	tu_log_reset();
+	assert_int_equal(pt_rec_create("/nonexistent/dir/t.db", &ro, &rec), PT_ENOENT);
+	assert_logged("/nonexistent/dir/t.db: cannot write here");
+}
+
+struct worker {
+	pt_rec *rec;
+	int rank, n;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	pt_tbuf *b = pt_rec_thread(w->rec);
+	pt_op op = pt_op_make(PT_OP_F, 0, 0);
+	for (int i = 0; i < w->n; i++) {
+		op.mb = i;
+		pt_begin(b, w->rank, 0, i, &op);
+		pt_end(b, w->rank, 0);
+	}
+	return NULL;
+}
+
+/* 4 threads, tiny buffers so producers lap the writer: every event arrives,
+ * in order, with positive durations; the stalls are counted, not hidden. */
+static void test_hot_path_concurrency(void **state)
+{
+	(void)state;
+	for (int clock = PT_CLOCK_MONOTONIC; clock <= PT_CLOCK_TSC; clock++) {
+		char path[512];
+		tu_path(path, sizeof path, "mt.db");
+		pt_rec *rec;
+		pt_rec_opts ro = {.clock = clock, .overwrite = 1, .chunk_events = 64, .chunks = 2};
+		tu_log_reset();
+		assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+		enum { T = 4, N = 50000 };
+		pthread_t th[T];
+		struct worker w[T];
+		for (int i = 0; i < T; i++) {
+			w[i] = (struct worker){rec, i, N};
+			pthread_create(&th[i], NULL, work, &w[i]);
+		}
+		for (int i = 0; i < T; i++)
+			pthread_join(th[i], NULL);
+		assert_int_equal(pt_rec_close(rec), 0);
+		pt_trace *t;
+		assert_int_equal(pt_trace_open(path, &t), 0);
+		assert_int_equal(pt_trace_meta_int(t, "rec.events", -1), T * N);
+		assert_int_equal(pt_trace_meta_int(t, "rec.dropped", -1), 0);
+		assert_true(pt_trace_meta_int(t, "rec.stalls", -1) >= 0);
+		for (int r = 0; r < T; r++) {
+			pt_query q = pt_query_all();
+			q.rank = r;
+			pt_cursor *c;
+			assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+			pt_event e;
+			int next = 0;
+			int64_t prev_end = INT64_MIN;
+			while (pt_cursor_next(c, &e) == 1) {
+				assert_int_equal(e.step, next);
+				assert_int_equal(e.op.mb, next);
+				assert_true(e.end_ns >= e.start_ns);
+				assert_true(e.start_ns >= prev_end);
+				prev_end = e.end_ns;
+				next++;
+			}
+			assert_int_equal(next, N);
+			pt_cursor_close(c);
+		}
+		pt_trace_close(t);
+	}
+}
+
+/* Converted times land inside the CLOCK_MONOTONIC readings taken around
+ * them (a correctness check of the tick map, not a speed test). */
+static void test_tick_conversion(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "clk.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_TSC, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	int64_t origin = pt_rec_origin(rec);
+	int64_t before[5], after[5];
+	pt_op op = pt_op_make(PT_OP_W, 0, 0);
+	for (int i = 0; i < 5; i++) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		before[i] = ts.tv_sec * 1000000000LL + ts.tv_nsec - origin;
+		op.mb = i;
+		pt_begin(b, 0, 0, i, &op);
+		struct timespec nap = {0, 3000000};
+		nanosleep(&nap, NULL);
+		pt_end(b, 0, 0);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		after[i] = ts.tv_sec * 1000000000LL + ts.tv_nsec - origin;
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_cursor *c;
+	pt_query q = pt_query_all();
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	pt_event e;
+	int i = 0;
+	while (pt_cursor_next(c, &e) == 1) {
+		/* 2 µs of slack for the interpolation between samples */
+		assert_true(e.start_ns >= before[i] - 2000);
+		assert_true(e.end_ns <= after[i] + 2000);
+		assert_true(e.end_ns - e.start_ns >= 3000000 - 2000); /* nanosleep sleeps at least that */
+		i++;
+	}
+	assert_int_equal(i, 5);
+	pt_cursor_close(c);
+	pt_trace_close(t);
+}
+
+static void test_op_names(void **state)
+{
+	(void)state;
+	char buf[64];
+	pt_op o;
+	assert_int_equal(pt_op_parse("F0:7|B1:3", &o), 0);
+	assert_int_equal(o.kind, PT_OP_FB);
+	pt_op_name(&o, PT_NAME_SPEC, buf, sizeof buf);
+	assert_string_equal(buf, "F0:7|B1:3");
+	assert_int_equal(pt_op_parse("W12:345", &o), 0);
+	assert_int_equal(o.chunk, 12);
+	assert_int_equal(o.mb, 345);
+	assert_int_equal(pt_op_parse("B1:3|F0:7", &o), PT_EINVAL);
+	assert_int_equal(pt_op_parse("F0", &o), PT_EINVAL);
+	assert_int_equal(pt_op_parse("X0:1", &o), PT_EINVAL);
+	o = pt_op_make(PT_OP_SEND, 0, 3);
+	o.payload = PT_ACT;
+	o.peer = 2;
+	pt_op_name(&o, PT_NAME_SPEC, buf, sizeof buf);
+	assert_string_equal(buf, "sA0:3>2");
+	pt_op_name(&o, PT_NAME_LONG, buf, sizeof buf);
+	assert_string_equal(buf, "SEND A0:3 \xe2\x86\x92 r2");
+	o.kind = PT_OP_RECV;
+	o.payload = PT_GRAD;
+	pt_op_name(&o, PT_NAME_SPEC, buf, sizeof buf);
+	assert_string_equal(buf, "rG0:3<2");
+	assert_string_equal(pt_kind_name(PT_OP_KERNEL), "KERNEL");
+	assert_string_equal(pt_kind_name(99), "?");
+	assert_int_equal(pt_op_name(&o, PT_NAME_SPEC, buf, 4), 7); /* snprintf-like */
+	assert_string_equal(buf, "rG0");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_no_half_written_output), cmocka_unit_test(test_hot_path_concurrency),
+		cmocka_unit_test(test_tick_conversion),	      cmocka_unit_test(test_op_names),
+	};
+	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
+	tu_tmp_cleanup();
+	return rc;
+}
