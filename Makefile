@@ -22,6 +22,14 @@ PT_CFLAGS := -std=c11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -fPIC -pthread \
 	-Ilibtrace/include -I$(BUILD) -I.
 LIBS := -lsqlite3 -lyajl -lpthread -lm
 
+ifeq ($(V),1)
+Q :=
+say := @true
+else
+Q := @
+say := @printf '  %-6s %s\n'
+endif
+
 SOVERSION := 0
 VERSION := $(shell sed -n 's/^\#define PT_VERSION "\(.*\)"/\1/p' libtrace/include/pipetrace/trace.h)
 
@@ -62,23 +70,28 @@ APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(say) CC $<
+	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(LIBTRACE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(BUILD)/obj/cli/main.d
 
 $(BUILD)/libpipetrace.a: $(LIBTRACE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libpipetrace.so: $(LIBTRACE_OBJ)
-	$(CC) -shared -Wl,-soname,libpipetrace.so.$(SOVERSION) $(CFLAGS) -o $@ $^ $(LIBS) $(FEATURE_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,libpipetrace.so.$(SOVERSION) $(CFLAGS) -o $@ $^ $(LIBS) $(FEATURE_LIBS)
 
 $(BUILD)/app.a: $(APP_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/pipetrace: $(BUILD)/obj/cli/main.o $(BUILD)/app.a $(BUILD)/libpipetrace.a
-	$(CC) $(CFLAGS) -pthread -o $@ $^ $(LIBS) $(FEATURE_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $^ $(LIBS) $(FEATURE_LIBS)
 
 # ------------------------------------------------------------------ tests
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -86,7 +99,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
-	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -DPT_TEST_DATA='"$(CURDIR)/tests/data"' \
+	$(say) CC $@
+	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -DPT_TEST_DATA='"$(CURDIR)/tests/data"' \
 		-o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a $(LIBS) $(FEATURE_LIBS) -lcmocka
 
 deps:
@@ -113,7 +127,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
-	$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a \
+	$(say) CC $@
+	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a \
 		$(LIBS) $(FEATURE_LIBS)
 
 bench: test-deps
@@ -121,11 +136,8 @@ bench: test-deps
 	@BUILD=$(BUILD) sh bench/run.sh
 
 # ---------------------------------------------------------------- install
-$(BUILD)/pipetrace.pc: mk/pipetrace.pc.in libtrace/include/pipetrace/trace.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS@|$(FEATURE_LIBS)|g' $< > $@
-
-install: all $(BUILD)/pipetrace.pc
+# The .pc file is written at install time, for the PREFIX installed to.
+install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/pipetrace
 	install -m 755 $(BUILD)/pipetrace $(DESTDIR)$(PREFIX)/bin/pipetrace
@@ -134,7 +146,8 @@ install: all $(BUILD)/pipetrace.pc
 	ln -sf libpipetrace.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpipetrace.so.$(SOVERSION)
 	ln -sf libpipetrace.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libpipetrace.so
 	install -m 644 libtrace/include/pipetrace/*.h $(DESTDIR)$(PREFIX)/include/pipetrace/
-	install -m 644 $(BUILD)/pipetrace.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipetrace.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@LIBS@|$(FEATURE_LIBS)|g' mk/pipetrace.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipetrace.pc
 
 clean:
 	rm -rf $(BUILD)
