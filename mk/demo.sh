@@ -6,7 +6,11 @@ set -e
 PT=$1
 D=$2
 mkdir -p "$D"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 say "The plan: pipetrace schedule --schedule dualpipe --ranks 8 --microbatches 20 --steps"
 "$PT" schedule --schedule dualpipe --ranks 8 --microbatches 20 --steps
@@ -18,10 +22,10 @@ say "The metrics: pipetrace stats $D/trace.db"
 "$PT" stats "$D/trace.db"
 "$PT" stats --json "$D/trace.db" >"$D/stats.json"
 
-say "Over 50 GB/s links with 5 us latency and 64 MiB activations: DualPipe's flush vs overlap"
+say "Over 50 GB/s links with 5 us latency and 16 MiB activations: DualPipe's flush vs overlap"
 for mode in flush overlap; do
 	"$PT" run -s dualpipe -p 8 -n 20 --comm $mode --link latency=5us,bandwidth=50GB/s \
-		--activation-bytes 64MiB -o "$D/trace-$mode.db" --force --quiet
+		--activation-bytes 16MiB -o "$D/trace-$mode.db" --force --quiet
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
 printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
