@@ -257,6 +257,17 @@ int64_t pt_trace_meta_int(pt_trace *t, const char *key, int64_t def)
 	return *end ? def : (int64_t)x;
 }
 
+int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value)
+{
+	if (i >= 0 && i < t->nmeta) {
+		if (key)
+			*key = t->meta[i].key;
+		if (value)
+			*value = t->meta[i].value;
+	}
+	return t->nmeta;
+}
+
 int pt_trace_nranks(pt_trace *t) { return t->nranks; }
 
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out)

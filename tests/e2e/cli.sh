@@ -9,7 +9,7 @@ expect_err 2 'usage: pipetrace' "no command: usage on stderr, exit 2" $P
 expect_err 2 "'frobnicate' is not a command" "an unknown command" $P frobnicate
 expect_out '^pipetrace [0-9]+\.[0-9]+\.[0-9]+' "--version" $P --version
 expect_out '^  [+-](cuda|mpi)' "--version lists the optional features" $P --version
-for c in schedule run stats; do
+for c in schedule run stats merge; do
 	expect_out "^usage: pipetrace $c" "$c --help" $P $c --help
 done
 expect_err 2 "unknown option" "an unknown option" $P run --frob
@@ -84,3 +84,9 @@ else
 fi
 head -c 20000 "$T/dp.db" >"$T/trunc.db"
 expect_err 2 "trunc.db: truncated database" "stats on a truncated trace" $P stats "$T/trunc.db"
+
+# merge: two traces holding the same ranks are not one run
+expect_err 2 "rank 0 is in both" "merge refuses traces that share a rank" \
+	$P merge "$T/dp.db" "$T/csv.db" -o "$T/merged.db"
+check "no output after a refused merge" test ! -e "$T/merged.db"
+expect_err 2 "say where the merged trace goes" "merge without -o" $P merge "$T/dp.db"

@@ -374,6 +374,10 @@ const char *pt_trace_meta(pt_trace *t, const char *key);
 /* A meta value as an integer; def when absent or not a number. */
 int64_t pt_trace_meta_int(pt_trace *t, const char *key, int64_t def);
 
+/* The i-th meta entry (0 <= i < count), borrowed; returns the count, so
+ * pt_trace_meta_at(t, -1, NULL, NULL) asks how many there are. */
+int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value);
+
 /* Number of ranks (rows of the ranks table). */
 int pt_trace_nranks(pt_trace *t);
 
@@ -437,6 +441,28 @@ void pt_cursor_close(pt_cursor *c);
 
 /* Count the events q selects (PT_E* on failure). */
 int64_t pt_trace_count(pt_trace *t, const pt_query *q);
+
+/* ------------------------------------------------------------------- merge */
+
+/*
+ * Merge per-process traces of one run (each holding some of its ranks) into
+ * one trace at out_path, on one timeline. Each input's local time t is moved
+ * to the reference clock as epoch_ns + t - clock.offset_ns (its meta: the
+ * realtime of its time 0, and how far its clock ran ahead of the reference
+ * clock, measured at start; 0 when absent); the merged trace starts at the
+ * earliest input. Inputs must agree on schedule, ranks, microbatches and
+ * backend, and hold disjoint ranks (PT_EINVAL otherwise, logged with the file
+ * names). Strings are re-interned; CUDA correlation ids stay per input
+ * (key them on the rank). Writes through a temporary file like pt_rec_create.
+ */
+typedef struct pt_merge_opts {
+	int overwrite; /* replace an existing out_path */
+	/* called now and then with events copied and the total; may be NULL */
+	void (*progress)(void *ctx, int64_t done, int64_t total);
+	void *ctx;
+} pt_merge_opts;
+
+int pt_merge(const char *const *inputs, int n, const char *out_path, const pt_merge_opts *opts);
 
 #ifdef __cplusplus
 }
