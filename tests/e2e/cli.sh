@@ -89,7 +89,7 @@ expect_err 2 "trunc.db: truncated database" "stats on a truncated trace" $P stat
 cp "$T/dp.db" "$T/dp2.db"
 expect_err 2 "rank 0 is in both" "merge refuses traces that share a rank" \
 	$P merge "$T/dp.db" "$T/dp2.db" -o "$T/merged.db"
-expect_err 2 "are not from one run: schedule is 'dualpipe' in one and 'zb1p'" "merge refuses traces of two runs" \
+expect_err 2 "are not from one run: schedule is 'dualpipe' in one and 'csv'" "merge refuses traces of two runs" \
 	$P merge "$T/dp.db" "$T/csv.db" -o "$T/merged.db"
 check "no output after a refused merge" test ! -e "$T/merged.db"
 expect_err 2 "say where the merged trace goes" "merge without -o" $P merge "$T/dp.db"
