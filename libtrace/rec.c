@@ -875,6 +875,24 @@ out:
 	return err;
 }
 
+/* Kernels, copies, memsets and syncs take the external id (the op that
+ * launched them) of the runtime call with their correlation id: CUPTI tags
+ * only the calls, and their records may come in any order. */
+static int resolve_ext(pt_rec *r)
+{
+	static const char *const tables[] = {"kernels", "memcpy", "memset", "sync"};
+	int err = exec(r, "CREATE INDEX IF NOT EXISTS runtime_corr ON runtime(corr) WHERE ext IS NOT NULL");
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0] && !err; i++) {
+		char sql[512];
+		snprintf(sql, sizeof sql,
+			 "UPDATE %s SET ext = (SELECT r.ext FROM runtime r WHERE r.corr = %s.corr AND r.ext IS NOT NULL"
+			 " LIMIT 1) WHERE ext IS NULL AND corr IS NOT NULL",
+			 tables[i], tables[i]);
+		err = exec(r, sql);
+	}
+	return err;
+}
+
 /* Drain everything, partial chunks included (the writer thread has stopped
  * and so have the producers). */
 static int drain_all(pt_rec *r)
@@ -945,6 +963,8 @@ int pt_rec_close(pt_rec *r)
 	int64_t t_finish = pt_mono_ns();
 	if (!err)
 		err = exec(r, pt_index_sql);
+	if (!err)
+		err = resolve_ext(r);
 	if (!err) {
 		snprintf(buf, sizeof buf, "%lld", (long long)(pt_mono_ns() - t_finish));
 		err = meta_locked(r, "rec.index_ns", buf);

@@ -442,6 +442,52 @@ void pt_cursor_close(pt_cursor *c);
 /* Count the events q selects (PT_E* on failure). */
 int64_t pt_trace_count(pt_trace *t, const pt_query *q);
 
+/* ------------------------------------------------------------------- CUPTI */
+
+/*
+ * A CUPTI activity collector feeding a recorder: kernels, copies, memsets,
+ * synchronisations and runtime calls, with the external correlation id of
+ * the op that launched them. Without CUPTI in the build every call logs why
+ * and returns PT_ENOTSUP.
+ */
+typedef struct pt_cupti pt_cupti;
+
+/* A collector writing into rec (CUPTI untouched until pt_cupti_start). */
+int pt_cupti_create(pt_rec *rec, pt_cupti **out);
+
+/* Enable CUPTI: buffer callbacks, the CLOCK_MONOTONIC timestamp source (so
+ * GPU times land on the trace clock), and the CONCURRENT_KERNEL, MEMCPY,
+ * MEMCPY2, MEMSET, SYNCHRONIZATION, RUNTIME and EXTERNAL_CORRELATION kinds.
+ * Call before the first CUDA call that creates a context. PT_ENODEV when
+ * CUPTI cannot start (no driver, another subscriber such as nsys). */
+int pt_cupti_start(pt_cupti *c);
+
+/* Activity on (device, CUPTI stream id) belongs to rank, as its stream. */
+int pt_cupti_map_stream(pt_cupti *c, int device, uint32_t stream_id, int rank);
+/* The same for a CUDA stream handle (cudaStream_t), describing the stream
+ * in the trace with its role and name. Needs a started collector. */
+int pt_cupti_bind_stream(pt_cupti *c, int rank, int device, void *cuda_stream, enum pt_stream_role role,
+			 const char *name);
+/* CUDA calls made by the calling thread belong to rank. */
+int pt_cupti_bind_thread(pt_cupti *c, int rank);
+
+/* Tag the CUDA calls the calling thread makes until the matching pop with
+ * plan op (rank, step): its kernels get ext = pt_ext_id(rank, step). */
+int pt_cupti_push_op(int32_t rank, int32_t step);
+int pt_cupti_pop_op(void);
+
+/* Flush completed buffers; forced, also the incomplete ones. */
+int pt_cupti_flush(pt_cupti *c, int forced);
+
+/* Flush everything, disable CUPTI, store counts (kernels, dropped) in meta. */
+int pt_cupti_stop(pt_cupti *c);
+void pt_cupti_destroy(pt_cupti *c);
+
+/* Convert one activity record (a CUpti_Activity * of the CUPTI this library
+ * was built with) into the trace. What the buffer callback calls for each
+ * record; tests feed records they build. Unknown kinds are skipped (0). */
+int pt_cupti_record(pt_cupti *c, const void *record);
+
 /* ------------------------------------------------------------------- merge */
 
 /*
