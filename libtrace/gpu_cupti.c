@@ -113,6 +113,25 @@ static pt_event base_event(int kind)
 	return e;
 }
 
+/* An event of GPU activity on (device, stream), or 0 when CUPTI could not
+ * time it (start = end = 0: its device buffer ran out), which is counted. */
+static int gpu_event(pt_cupti *c, int kind, uint32_t device, uint32_t stream, uint64_t start, uint64_t end,
+		     uint32_t corr, pt_event *e)
+{
+	if (start == 0 && end == 0) {
+		c->no_timestamp++;
+		return 0;
+	}
+	*e = base_event(kind);
+	e->device = (int32_t)device;
+	e->stream = stream;
+	e->rank = rank_of_stream(c, e->device, stream);
+	e->start_ns = e->posted_ns = trace_ns(c, start);
+	e->end_ns = trace_ns(c, end);
+	e->corr = corr;
+	return 1;
+}
+
 int pt_cupti_record(pt_cupti *c, const void *record)
 {
 	const CUpti_Activity *a = record;
@@ -121,92 +140,51 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 	case CUPTI_ACTIVITY_KIND_KERNEL:
 	case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
 		const CUpti_ActivityKernel10 *k = record;
-		if (k->start == 0 && k->end == 0) {
-			c->no_timestamp++; /* CUPTI ran out of device buffer: counted, not guessed */
+		if (!gpu_event(c, PT_OP_KERNEL, k->deviceId, k->streamId, k->start, k->end, k->correlationId, &e))
 			return 0;
-		}
-		e = base_event(PT_OP_KERNEL);
-		e.device = (int32_t)k->deviceId;
-		e.stream = k->streamId;
-		e.rank = rank_of_stream(c, e.device, e.stream);
-		e.start_ns = e.posted_ns = trace_ns(c, k->start);
-		e.end_ns = trace_ns(c, k->end);
-		e.corr = k->correlationId;
 		e.name = pt_rec_intern(c->rec, k->name ? k->name : "?");
 		if (k->contextId < 256)
 			c->ctx_device[k->contextId] = k->deviceId + 1;
 		c->kernels++;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_MEMCPY: {
 		const CUpti_ActivityMemcpy6 *m = record;
-		if (m->start == 0 && m->end == 0) {
-			c->no_timestamp++;
+		if (!gpu_event(c, PT_OP_MEMCPY, m->deviceId, m->streamId, m->start, m->end, m->correlationId, &e))
 			return 0;
-		}
-		e = base_event(PT_OP_MEMCPY);
-		e.device = (int32_t)m->deviceId;
-		e.stream = m->streamId;
-		e.rank = rank_of_stream(c, e.device, e.stream);
-		e.start_ns = e.posted_ns = trace_ns(c, m->start);
-		e.end_ns = trace_ns(c, m->end);
-		e.corr = m->correlationId;
 		e.op.bytes = (int64_t)m->bytes;
 		e.op.payload = m->copyKind;
 		c->copies++;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_MEMCPY2: {
 		const CUpti_ActivityMemcpyPtoP4 *m = record;
-		if (m->start == 0 && m->end == 0) {
-			c->no_timestamp++;
+		if (!gpu_event(c, PT_OP_MEMCPY, m->deviceId, m->streamId, m->start, m->end, m->correlationId, &e))
 			return 0;
-		}
-		e = base_event(PT_OP_MEMCPY);
-		e.device = (int32_t)m->deviceId;
-		e.stream = m->streamId;
-		e.rank = rank_of_stream(c, e.device, e.stream);
-		e.start_ns = e.posted_ns = trace_ns(c, m->start);
-		e.end_ns = trace_ns(c, m->end);
-		e.corr = m->correlationId;
 		e.op.bytes = (int64_t)m->bytes;
 		e.op.payload = m->copyKind;
 		e.op.peer = (int32_t)m->dstDeviceId;
 		c->copies++;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_MEMSET: {
 		const CUpti_ActivityMemset4 *m = record;
-		if (m->start == 0 && m->end == 0) {
-			c->no_timestamp++;
+		if (!gpu_event(c, PT_OP_MEMSET, m->deviceId, m->streamId, m->start, m->end, m->correlationId, &e))
 			return 0;
-		}
-		e = base_event(PT_OP_MEMSET);
-		e.device = (int32_t)m->deviceId;
-		e.stream = m->streamId;
-		e.rank = rank_of_stream(c, e.device, e.stream);
-		e.start_ns = e.posted_ns = trace_ns(c, m->start);
-		e.end_ns = trace_ns(c, m->end);
-		e.corr = m->correlationId;
 		e.op.bytes = (int64_t)m->bytes;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
+		/* no device field: learnt from the context's kernels */
 		const CUpti_ActivitySynchronization2 *s = record;
-		e = base_event(PT_OP_SYNC);
-		e.device = s->contextId < 256 ? (int32_t)c->ctx_device[s->contextId] - 1 : -1;
-		e.stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? 0 : s->streamId;
-		e.rank = rank_of_stream(c, e.device, e.stream);
-		e.start_ns = e.posted_ns = trace_ns(c, s->start);
-		e.end_ns = trace_ns(c, s->end);
-		e.corr = s->correlationId;
+		uint32_t dev = s->contextId < 256 ? c->ctx_device[s->contextId] : 0;
+		uint32_t stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? 0 : s->streamId;
+		if (!gpu_event(c, PT_OP_SYNC, dev ? dev - 1 : 0, stream, s->start, s->end, s->correlationId, &e))
+			return 0;
+		if (!dev)
+			e.device = -1;
 		e.op.payload = (uint8_t)s->type;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_RUNTIME:
 	case CUPTI_ACTIVITY_KIND_DRIVER: {
@@ -225,8 +203,7 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 		if (c->ext[slot].corr == api->correlationId && c->ext[slot].ext)
 			e.ext = (int64_t)c->ext[slot].ext;
 		c->calls++;
-		emit(c, &e);
-		return 0;
+		break;
 	}
 	case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: {
 		/* written just before the API record it tags */
@@ -241,6 +218,8 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 	default:
 		return 0;
 	}
+	emit(c, &e);
+	return 0;
 }
 
 int pt_cupti_create(pt_rec *rec, pt_cupti **out)

@@ -587,17 +587,26 @@ out:
 
 /* ---------------------------------------------------------- create/close */
 
+/* Finalize every statement and close the connection; NULL-safe, repeatable. */
+static int close_db(pt_rec *r)
+{
+	for (int t = 0; t < NTBL; t++) {
+		sqlite3_finalize(r->stage[t].one);
+		sqlite3_finalize(r->stage[t].many);
+		r->stage[t].one = r->stage[t].many = NULL;
+	}
+	sqlite3_finalize(r->ins_str);
+	r->ins_str = NULL;
+	int rc = r->db ? sqlite3_close(r->db) : SQLITE_OK;
+	r->db = NULL;
+	return rc;
+}
+
 static void rec_free(pt_rec *r)
 {
 	if (!r)
 		return;
-	for (int t = 0; t < NTBL; t++) {
-		sqlite3_finalize(r->stage[t].one);
-		sqlite3_finalize(r->stage[t].many);
-	}
-	sqlite3_finalize(r->ins_str);
-	if (r->db)
-		sqlite3_close(r->db);
+	close_db(r);
 	for (uint32_t i = 0; i < r->capstrs; i++)
 		free(r->strs[i].s);
 	free(r->strs);
@@ -726,15 +735,7 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	return 0;
 fail:
 	if (r->tmp && r->db) {
-		for (int t = 0; t < NTBL; t++) {
-			sqlite3_finalize(r->stage[t].one);
-			sqlite3_finalize(r->stage[t].many);
-			r->stage[t].one = r->stage[t].many = NULL;
-		}
-		sqlite3_finalize(r->ins_str);
-		r->ins_str = NULL;
-		sqlite3_close(r->db);
-		r->db = NULL;
+		close_db(r);
 	}
 	if (r->tmp)
 		unlink(r->tmp);
@@ -975,16 +976,8 @@ int pt_rec_close(pt_rec *r)
 	}
 	if (!err)
 		err = exec(r, "COMMIT");
-	for (int t = 0; t < NTBL; t++) {
-		sqlite3_finalize(r->stage[t].one);
-		sqlite3_finalize(r->stage[t].many);
-		r->stage[t].one = r->stage[t].many = NULL;
-	}
-	sqlite3_finalize(r->ins_str);
-	r->ins_str = NULL;
-	if (sqlite3_close(r->db) != SQLITE_OK && !err)
+	if (close_db(r) != SQLITE_OK && !err)
 		err = pt_logerr(PT_ESQL, "%s: closing the database failed", r->path);
-	r->db = NULL;
 	if (!err) {
 		/* Make the file durable before it takes the target's name. */
 		int fd = open(r->tmp, O_RDONLY);
@@ -1008,15 +1001,7 @@ void pt_rec_abort(pt_rec *r)
 		return;
 	stop_writer(r);
 	if (r->db) {
-		for (int t = 0; t < NTBL; t++) {
-			sqlite3_finalize(r->stage[t].one);
-			sqlite3_finalize(r->stage[t].many);
-			r->stage[t].one = r->stage[t].many = NULL;
-		}
-		sqlite3_finalize(r->ins_str);
-		r->ins_str = NULL;
-		sqlite3_close(r->db);
-		r->db = NULL;
+		close_db(r);
 	}
 	unlink(r->tmp);
 	rec_free(r);
