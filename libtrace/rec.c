@@ -1,589 +1,20 @@
 /*
- * libtrace/rec.c — the recorder: the hot path and the writer thread.
- *
- * Each recording thread owns a ring of fixed-size chunks of pt_event records.
- * The hot path (pt_begin/pt_end/pt_emit) fills the current chunk with plain
- * stores: no lock, no allocation, no system call. A full chunk is handed to the
- * writer by one release store; the writer drains full chunks in ring order,
- * pairs begins with ends, converts clock ticks to ns and inserts rows with
- * multi-row prepared statements inside batched transactions. When a thread
- * laps the writer it waits (counted as a stall) rather than dropping events.
- *
- * The database is built in a temporary file beside the target and renamed
- * over it by pt_rec_close only, so no reader ever sees a half-written trace.
- * This file does not read traces (reader.c) nor define the schema (schema.c).
+ * libtrace/rec.c — a recording's lifecycle: create the database in a
+ * temporary file beside its target, describe the run (meta, ranks, streams,
+ * chunks, plans), and on close drain every buffer, build the indexes, link
+ * GPU activity to the ops that launched it, commit and rename the file into
+ * place. A failed or abandoned recording leaves nothing at its path. The hot
+ * path lives in tbuf.c and trace.h, the writer thread in writer.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-#define ROWS_PER_INSERT 32	     /* rows per multi-row INSERT (measured best) */
-#define ROWS_PER_COMMIT (1 << 20) /* bounded transaction size */
-#define MAX_OPEN 64		     /* nesting depth of pt_begin per thread */
-
-struct chunk {
-	_Atomic uint32_t full; /* 0: the producer's, 1: the writer's */
-	uint32_t count;
-	pt_event *ev;
-};
-
-struct pt_tbuf {
-	/* producer side, touched on every event; first, as trace.h's inline
-	 * hot path reads it */
-	struct pt_tbuf_hot_ hot;
-	uint32_t cur;
-	struct chunk *chunks;
-	uint32_t nchunks;
-	uint64_t stalls;
-	/* writer side */
-	uint32_t wnext, wready;
-	int nopen;
-	pt_event open[MAX_OPEN];
-	/* registry */
-	pt_rec *rec;
-	pthread_t owner;
-	struct pt_tbuf *next;
-};
-
-#define NTBL PT_NTABLES
-
-#define MAXCOLS 14
-
-/* A row as bound: its column values, converted once, and which are NULL. */
-struct row {
-	int64_t v[MAXCOLS];
-	uint32_t nulls;
-};
-
-struct stage {
-	sqlite3_stmt *one, *many;
-	int n;
-	struct row rows[ROWS_PER_INSERT];
-};
-
-struct pt_rec {
-	char *path, *tmp;
-	sqlite3 *db;
-	pthread_mutex_t db_lock; /* one user of db at a time */
-	pthread_mutex_t reg_lock;
-	pt_tbuf *tbufs;
-	pthread_t writer;
-	int writer_started;
-	atomic_int stop;
-	enum pt_clock clock;
-	int tsc;
-	int64_t t0_mono; /* CLOCK_MONOTONIC at trace time 0 */
-	int64_t t0_tick;
-	pt_tickmap tm;
-	struct stage stage[NTBL];
-	uint64_t rows, rows_uncommitted, unclosed, unmatched;
-	int64_t insert_ns; /* time spent inserting rows (the writer's throughput) */
-	/* interned strings: open addressing, ids from 1 */
-	pthread_mutex_t str_lock;
-	struct str_slot {
-		uint64_t hash;
-		uint32_t id;
-		char *s;
-	} *strs;
-	uint32_t nstrs, capstrs;
-	sqlite3_stmt *ins_str;
-	int err; /* first writer failure */
-	uint32_t chunk_events, nchunks;
-};
-
-static __thread pt_rec *tl_rec;
-static __thread pt_tbuf *tl_buf;
-
-/* ----------------------------------------------------------- SQL helpers */
-
-static int exec(pt_rec *r, const char *sql)
-{
-	char *msg = NULL;
-	int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		pt_log(PT_LOG_ERROR, "%s: writing the trace failed: %s", r->path, msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return pt_sqlite_err(rc) ? pt_sqlite_err(rc) : PT_ESQL;
-	}
-	return 0;
-}
-
-/* Columns of each event table, in the order bind_row binds them. */
-static const struct cols {
-	const char *names;
-	int n;
-} table_cols[NTBL] = {
-	[PT_TBL_OPS] = {"rank,stream,step,kind,chunk,mb,chunk2,mb2,start_ns,end_ns", 10},
-	[PT_TBL_COMMS] = {"rank,stream,step,kind,payload,chunk,mb,peer,seq,batch,bytes,posted_ns,start_ns,end_ns", 14},
-	[PT_TBL_KERNELS] = {"rank,stream,device,start_ns,end_ns,name,corr,ext", 8},
-	[PT_TBL_MEMCPY] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,bytes,copy_kind", 10},
-	[PT_TBL_MEMSET] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,bytes", 9},
-	[PT_TBL_SYNC] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,sync_type", 9},
-	[PT_TBL_RUNTIME] = {"rank,stream,device,start_ns,end_ns,name,corr,ext", 8},
-	[PT_TBL_RANGES] = {"rank,stream,device,start_ns,end_ns,name,corr,ext,depth,domain", 10},
-};
-
-static int prepare_insert(pt_rec *r, const char *table, const char *cols, int ncols, int nrows,
-			  sqlite3_stmt **out)
-{
-	size_t cap = 64 + strlen(table) + strlen(cols) + (size_t)nrows * ((size_t)ncols * 2 + 4);
-	char *sql = malloc(cap);
-	if (!sql)
-		return PT_ENOMEM;
-	size_t p = (size_t)snprintf(sql, cap, "INSERT INTO %s(%s) VALUES ", table, cols);
-	for (int i = 0; i < nrows; i++) {
-		sql[p++] = i ? ',' : ' ';
-		sql[p++] = '(';
-		for (int c = 0; c < ncols; c++) {
-			if (c)
-				sql[p++] = ',';
-			sql[p++] = '?';
-		}
-		sql[p++] = ')';
-	}
-	sql[p] = '\0';
-	int rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
-	free(sql);
-	if (rc != SQLITE_OK)
-		return pt_logerr(PT_ESQL, "%s: preparing inserts: %s", r->path, sqlite3_errmsg(r->db));
-	return 0;
-}
-
-/* Column values of event e for table tbl, in table_cols order; a negative
- * optional id is NULL. */
-static void to_row(int tbl, const pt_event *e, struct row *w)
-{
-	const pt_op *o = &e->op;
-	int64_t *v = w->v;
-	uint32_t nulls = 0;
-	int k = 0;
-#define OPT(x)                                                                                                         \
-	do {                                                                                                           \
-		int64_t x_ = (x);                                                                                      \
-		if (x_ < 0)                                                                                            \
-			nulls |= 1u << k;                                                                              \
-		v[k++] = x_;                                                                                           \
-	} while (0)
-	v[k++] = e->rank;
-	v[k++] = e->stream;
-	if (tbl == PT_TBL_OPS || tbl == PT_TBL_COMMS) {
-		OPT(e->step);
-		v[k++] = o->kind;
-	}
-	switch (tbl) {
-	case PT_TBL_OPS:
-		v[k++] = o->chunk;
-		v[k++] = o->mb;
-		OPT(o->kind == PT_OP_FB ? o->chunk2 : -1);
-		OPT(o->kind == PT_OP_FB ? o->mb2 : -1);
-		break;
-	case PT_TBL_COMMS:
-		v[k++] = o->payload;
-		v[k++] = o->chunk;
-		v[k++] = o->mb;
-		v[k++] = o->peer;
-		v[k++] = o->seq;
-		v[k++] = o->batch;
-		v[k++] = o->bytes;
-		v[k++] = e->posted_ns;
-		break;
-	default:
-		OPT(e->device);
-		break;
-	}
-	v[k++] = e->start_ns;
-	v[k++] = e->end_ns;
-	if (tbl >= PT_TBL_KERNELS) {
-		OPT(e->name ? (int64_t)e->name : -1);
-		OPT(e->corr ? e->corr : -1);
-		OPT(e->ext ? e->ext : -1);
-		switch (tbl) {
-		case PT_TBL_MEMCPY:
-			v[k++] = o->bytes;
-			v[k++] = o->payload;
-			break;
-		case PT_TBL_MEMSET:
-			v[k++] = o->bytes;
-			break;
-		case PT_TBL_SYNC:
-			v[k++] = o->payload;
-			break;
-		case PT_TBL_RANGES:
-			v[k++] = o->payload;
-			OPT(o->seq > 0 ? o->seq : -1);
-			break;
-		}
-	}
-#undef OPT
-	w->nulls = nulls;
-}
-
-static int bind_row(sqlite3_stmt *st, int k, int ncols, const struct row *w)
-{
-	for (int c = 0; c < ncols; c++, k++) {
-		if (w->nulls & (1u << c))
-			sqlite3_bind_null(st, k);
-		else
-			sqlite3_bind_int64(st, k, w->v[c]);
-	}
-	return k;
-}
-
-static int step_stmt(pt_rec *r, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		pt_log(PT_LOG_ERROR, "%s: writing events failed: %s", r->path, sqlite3_errmsg(r->db));
-		return pt_sqlite_err(rc) ? pt_sqlite_err(rc) : PT_ESQL;
-	}
-	return 0;
-}
-
-static int commit_if_due(pt_rec *r, int force)
-{
-	if (!r->rows_uncommitted || (!force && r->rows_uncommitted < ROWS_PER_COMMIT))
-		return 0;
-	r->rows_uncommitted = 0;
-	return exec(r, "COMMIT; BEGIN");
-}
-
-static int flush_stage(pt_rec *r, int tbl)
-{
-	struct stage *s = &r->stage[tbl];
-	int err = 0;
-	if (!s->n)
-		return 0;
-	int64_t t0 = pt_mono_ns();
-	int ncols = table_cols[tbl].n;
-	if (s->n == ROWS_PER_INSERT) {
-		int k = 1;
-		for (int i = 0; i < s->n; i++)
-			k = bind_row(s->many, k, ncols, &s->rows[i]);
-		err = step_stmt(r, s->many);
-	} else {
-		for (int i = 0; i < s->n && !err; i++) {
-			bind_row(s->one, 1, ncols, &s->rows[i]);
-			err = step_stmt(r, s->one);
-		}
-	}
-	r->rows += (uint64_t)s->n;
-	r->rows_uncommitted += (uint64_t)s->n;
-	s->n = 0;
-	r->insert_ns += pt_mono_ns() - t0;
-	return err;
-}
-
-/* Stage one finished event (times already in trace ns). db_lock held. */
-static int put_row(pt_rec *r, const pt_event *e)
-{
-	int tbl = pt_table_of_kind(e->op.kind);
-	struct stage *s = &r->stage[tbl];
-	to_row(tbl, e, &s->rows[s->n++]);
-	if (s->n < ROWS_PER_INSERT)
-		return 0;
-	int err = flush_stage(r, tbl);
-	return err ? err : commit_if_due(r, 0);
-}
-
-/* ------------------------------------------------------------ the writer */
-
-static int64_t to_ns(pt_rec *r, int64_t t)
-{
-	switch (r->clock) {
-	case PT_CLOCK_VIRTUAL:
-		return t;
-	case PT_CLOCK_MONOTONIC:
-		return t - r->t0_mono;
-	case PT_CLOCK_TSC:
-		if (!r->tsc)
-			return t - r->t0_mono;
-		return pt_tickmap_ns(&r->tm, t) - r->t0_mono;
-	}
-	return t;
-}
-
-/* Turn one buffered record into rows. db_lock held. */
-static int consume(pt_rec *r, pt_tbuf *b, const pt_event *e)
-{
-	pt_event ev;
-	switch (e->flags_) {
-	case PT_REC_COMPLETE:
-		ev = *e;
-		ev.flags_ = 0;
-		return put_row(r, &ev);
-	case PT_REC_COMPLETE_TICKS:
-		ev = *e;
-		ev.flags_ = 0;
-		ev.start_ns = to_ns(r, e->start_ns);
-		ev.end_ns = to_ns(r, e->end_ns);
-		ev.posted_ns = to_ns(r, e->posted_ns);
-		return put_row(r, &ev);
-	case PT_REC_BEGIN:
-		if (b->nopen == MAX_OPEN) {
-			r->unclosed++;
-			return 0;
-		}
-		b->open[b->nopen++] = *e;
-		return 0;
-	case PT_REC_END:
-		for (int i = b->nopen - 1; i >= 0; i--) {
-			if (b->open[i].rank != e->rank || b->open[i].stream != e->stream)
-				continue;
-			ev = b->open[i];
-			memmove(&b->open[i], &b->open[i + 1], (size_t)(b->nopen - i - 1) * sizeof ev);
-			b->nopen--;
-			ev.flags_ = 0;
-			ev.start_ns = to_ns(r, ev.start_ns);
-			ev.posted_ns = ev.start_ns;
-			ev.end_ns = to_ns(r, e->start_ns);
-			return put_row(r, &ev);
-		}
-		r->unmatched++;
-		return 0;
-	}
-	return 0;
-}
-
-/* Drain the full chunks of every buffer, in ring order. db_lock held. */
-static int drain(pt_rec *r)
-{
-	int err = 0, any = 0;
-	pthread_mutex_lock(&r->reg_lock);
-	pt_tbuf *list = r->tbufs;
-	pthread_mutex_unlock(&r->reg_lock);
-	/* Decide which chunks to drain, then take the clock sample: every tick
-	 * converted below was read before that sample, so it is interpolated. */
-	for (pt_tbuf *b = list; b; b = b->next) {
-		uint32_t k = 0, i = b->wnext;
-		while (k < b->nchunks && atomic_load_explicit(&b->chunks[i].full, memory_order_acquire)) {
-			k++;
-			i = (i + 1) % b->nchunks;
-		}
-		b->wready = k;
-		any |= k > 0;
-	}
-	if (!any)
-		return 0;
-	if (r->tsc)
-		pt_tickmap_sample(&r->tm);
-	for (pt_tbuf *b = list; b && !err; b = b->next) {
-		for (; b->wready && !err; b->wready--) {
-			struct chunk *c = &b->chunks[b->wnext];
-			for (uint32_t i = 0; i < c->count && !err; i++)
-				err = consume(r, b, &c->ev[i]);
-			atomic_store_explicit(&c->full, 0, memory_order_release);
-			b->wnext = (b->wnext + 1) % b->nchunks;
-		}
-	}
-	return err;
-}
-
-static void *writer_main(void *arg)
-{
-	pt_rec *r = arg;
-	struct timespec nap = {0, 200000}; /* 200 µs between empty polls */
-	while (!atomic_load(&r->stop)) {
-		pthread_mutex_lock(&r->db_lock);
-		uint64_t before = r->rows + r->stage[0].n + r->stage[1].n;
-		int err = r->err ? 0 : drain(r);
-		if (err && !r->err)
-			r->err = err;
-		int busy = !r->err && r->rows + r->stage[0].n + r->stage[1].n != before;
-		if (r->tsc && !r->err && !busy)
-			pt_tickmap_sample(&r->tm);
-		pthread_mutex_unlock(&r->db_lock);
-		if (!busy) /* nap only when there was nothing to drain */
-			nanosleep(&nap, NULL);
-	}
-	return NULL;
-}
-
-/* ------------------------------------------------------------- producers */
-
-static void tbuf_free(pt_tbuf *b)
-{
-	if (!b)
-		return;
-	for (uint32_t i = 0; b->chunks && i < b->nchunks; i++)
-		free(b->chunks[i].ev);
-	free(b->chunks);
-	free(b);
-}
-
-pt_tbuf *pt_rec_thread(pt_rec *rec)
-{
-	if (tl_rec == rec && tl_buf)
-		return tl_buf;
-	pthread_t self = pthread_self();
-	pthread_mutex_lock(&rec->reg_lock);
-	for (pt_tbuf *b = rec->tbufs; b; b = b->next) {
-		if (pthread_equal(b->owner, self)) {
-			pthread_mutex_unlock(&rec->reg_lock);
-			tl_rec = rec;
-			tl_buf = b;
-			return b;
-		}
-	}
-	pthread_mutex_unlock(&rec->reg_lock);
-
-	pt_tbuf *b = calloc(1, sizeof *b);
-	if (!b)
-		return NULL;
-	b->rec = rec;
-	b->owner = self;
-	b->hot.tsc = rec->tsc;
-	b->nchunks = rec->nchunks;
-	b->hot.cap = rec->chunk_events;
-	b->chunks = calloc(b->nchunks, sizeof *b->chunks);
-	if (!b->chunks) {
-		tbuf_free(b);
-		return NULL;
-	}
-	for (uint32_t i = 0; i < b->nchunks; i++) {
-		size_t bytes = (size_t)b->hot.cap * sizeof(pt_event);
-		b->chunks[i].ev = malloc(bytes);
-		if (!b->chunks[i].ev) {
-			tbuf_free(b);
-			return NULL;
-		}
-		/* Live clocks: fault every page in now, so the hot path never
-		 * does. A virtual clock (sim, import) is not timing itself. */
-		if (rec->clock != PT_CLOCK_VIRTUAL)
-			for (size_t off = 0; off < bytes; off += 4096)
-				((volatile char *)b->chunks[i].ev)[off] = 0;
-	}
-	b->hot.ev = b->chunks[0].ev;
-	pthread_mutex_lock(&rec->reg_lock);
-	b->next = rec->tbufs;
-	rec->tbufs = b;
-	pthread_mutex_unlock(&rec->reg_lock);
-	tl_rec = rec;
-	tl_buf = b;
-	return b;
-}
-
-/* Hand the current chunk to the writer and take the next one. */
-void pt_tbuf_advance_(pt_tbuf *b)
-{
-	struct chunk *c = &b->chunks[b->cur];
-	c->count = b->hot.pos;
-	atomic_store_explicit(&c->full, 1, memory_order_release);
-	b->cur = (b->cur + 1) % b->nchunks;
-	c = &b->chunks[b->cur];
-	if (atomic_load_explicit(&c->full, memory_order_acquire)) {
-		b->stalls++;
-		struct timespec nap = {0, 50000};
-		while (atomic_load_explicit(&c->full, memory_order_acquire))
-			nanosleep(&nap, NULL);
-	}
-	b->hot.ev = c->ev;
-	b->hot.pos = 0;
-}
-
-int64_t pt_mono_ticks_(void) { return pt_mono_ns(); }
-
-int64_t pt_rec_ticks(const pt_rec *rec)
-{
-	if (rec->clock == PT_CLOCK_VIRTUAL)
-		return 0;
-	return rec->tsc ? pt_tsc_read() : pt_mono_ns();
-}
-
-void pt_emit(pt_tbuf *b, const pt_event *ev)
-{
-	pt_event *e = pt_slot_(b);
-	*e = *ev;
-	e->flags_ = PT_REC_COMPLETE;
-}
-
-void pt_emit_ticks(pt_tbuf *b, const pt_event *ev)
-{
-	pt_event *e = pt_slot_(b);
-	*e = *ev;
-	e->flags_ = PT_REC_COMPLETE_TICKS;
-}
-
-int64_t pt_rec_origin(const pt_rec *rec) { return rec->clock == PT_CLOCK_VIRTUAL ? 0 : rec->t0_mono; }
-
-/* FNV-1a */
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int str_grow(pt_rec *r)
-{
-	uint32_t cap = r->capstrs ? r->capstrs * 2 : 1024;
-	struct str_slot *n = calloc(cap, sizeof *n);
-	if (!n)
-		return PT_ENOMEM;
-	for (uint32_t i = 0; i < r->capstrs; i++) {
-		if (!r->strs[i].s)
-			continue;
-		uint32_t j = (uint32_t)r->strs[i].hash & (cap - 1);
-		while (n[j].s)
-			j = (j + 1) & (cap - 1);
-		n[j] = r->strs[i];
-	}
-	free(r->strs);
-	r->strs = n;
-	r->capstrs = cap;
-	return 0;
-}
-
-uint32_t pt_rec_intern(pt_rec *r, const char *s)
-{
-	if (!s)
-		return 0;
-	uint64_t h = str_hash(s);
-	uint32_t id = 0;
-	pthread_mutex_lock(&r->str_lock);
-	if ((r->nstrs + 1) * 2 > r->capstrs && str_grow(r)) {
-		pthread_mutex_unlock(&r->str_lock);
-		return 0;
-	}
-	uint32_t j = (uint32_t)h & (r->capstrs - 1);
-	while (r->strs[j].s) {
-		if (r->strs[j].hash == h && strcmp(r->strs[j].s, s) == 0) {
-			id = r->strs[j].id;
-			goto out;
-		}
-		j = (j + 1) & (r->capstrs - 1);
-	}
-	char *copy = strdup(s);
-	if (!copy)
-		goto out;
-	pthread_mutex_lock(&r->db_lock);
-	sqlite3_bind_int64(r->ins_str, 1, (int64_t)r->nstrs + 1);
-	sqlite3_bind_text(r->ins_str, 2, s, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(r->ins_str);
-	sqlite3_reset(r->ins_str);
-	pthread_mutex_unlock(&r->db_lock);
-	if (rc != SQLITE_DONE) {
-		pt_log(PT_LOG_ERROR, "%s: storing a string: %s", r->path, sqlite3_errstr(rc));
-		free(copy);
-		goto out;
-	}
-	id = ++r->nstrs;
-	r->strs[j] = (struct str_slot){h, id, copy};
-out:
-	pthread_mutex_unlock(&r->str_lock);
-	return id;
-}
+#include "rec_internal.h"
 
 /* ---------------------------------------------------------- create/close */
 
@@ -607,9 +38,7 @@ static void rec_free(pt_rec *r)
 	if (!r)
 		return;
 	close_db(r);
-	for (uint32_t i = 0; i < r->capstrs; i++)
-		free(r->strs[i].s);
-	free(r->strs);
+	strings_free(r);
 	pthread_mutex_destroy(&r->str_lock);
 	pt_tbuf *b = r->tbufs;
 	while (b) {
@@ -617,10 +46,7 @@ static void rec_free(pt_rec *r)
 		tbuf_free(b);
 		b = n;
 	}
-	if (tl_rec == r) {
-		tl_rec = NULL;
-		tl_buf = NULL;
-	}
+	tbuf_forget(r);
 	pt_tickmap_fini(&r->tm);
 	pthread_mutex_destroy(&r->db_lock);
 	pthread_mutex_destroy(&r->reg_lock);
@@ -693,21 +119,10 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-32768;"
 		 "PRAGMA application_id=%d; PRAGMA user_version=0;",
 		 PT_APPLICATION_ID);
-	if ((err = exec(r, pragmas)) || (err = exec(r, "BEGIN")) || (err = exec(r, pt_schema_sql)))
+	if ((err = sql_exec(r, pragmas)) || (err = sql_exec(r, "BEGIN")) || (err = sql_exec(r, pt_schema_sql)))
 		goto fail;
-	for (int t = 0; t < NTBL && !err; t++) {
-		err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n, 1, &r->stage[t].one);
-		if (!err)
-			err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n,
-					     ROWS_PER_INSERT, &r->stage[t].many);
-	}
-	if (err)
+	if ((err = prepare_inserts(r)))
 		goto fail;
-	if (sqlite3_prepare_v3(r->db, "INSERT INTO strings(id, value) VALUES (?, ?)", -1, SQLITE_PREPARE_PERSISTENT,
-			       &r->ins_str, NULL) != SQLITE_OK) {
-		err = pt_logerr(PT_ESQL, "%s: %s", path, sqlite3_errmsg(r->db));
-		goto fail;
-	}
 
 	/* Trace time 0 is now; the absolute epoch goes to meta. */
 	r->t0_mono = pt_mono_ns();
@@ -882,42 +297,15 @@ out:
 static int resolve_ext(pt_rec *r)
 {
 	static const char *const tables[] = {"kernels", "memcpy", "memset", "sync"};
-	int err = exec(r, "CREATE INDEX IF NOT EXISTS runtime_corr ON runtime(corr) WHERE ext IS NOT NULL");
+	int err = sql_exec(r, "CREATE INDEX IF NOT EXISTS runtime_corr ON runtime(corr) WHERE ext IS NOT NULL");
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0] && !err; i++) {
 		char sql[512];
 		snprintf(sql, sizeof sql,
 			 "UPDATE %s SET ext = (SELECT r.ext FROM runtime r WHERE r.corr = %s.corr AND r.ext IS NOT NULL"
 			 " LIMIT 1) WHERE ext IS NULL AND corr IS NOT NULL",
 			 tables[i], tables[i]);
-		err = exec(r, sql);
+		err = sql_exec(r, sql);
 	}
-	return err;
-}
-
-/* Drain everything, partial chunks included (the writer thread has stopped
- * and so have the producers). */
-static int drain_all(pt_rec *r)
-{
-	int err = drain(r);
-	if (r->tsc)
-		pt_tickmap_sample(&r->tm);
-	for (pt_tbuf *b = r->tbufs; b && !err; b = b->next) {
-		/* The chunks the producer filled, then the one it is filling. */
-		while (!err && atomic_load_explicit(&b->chunks[b->wnext].full, memory_order_acquire)) {
-			struct chunk *c = &b->chunks[b->wnext];
-			for (uint32_t i = 0; i < c->count && !err; i++)
-				err = consume(r, b, &c->ev[i]);
-			atomic_store_explicit(&c->full, 0, memory_order_release);
-			b->wnext = (b->wnext + 1) % b->nchunks;
-		}
-		for (uint32_t i = 0; i < b->hot.pos && !err; i++)
-			err = consume(r, b, &b->hot.ev[i]);
-		b->hot.pos = 0;
-		r->unclosed += (uint64_t)b->nopen;
-		b->nopen = 0;
-	}
-	for (int t = 0; t < NTBL && !err; t++)
-		err = flush_stage(r, t);
 	return err;
 }
 
@@ -963,7 +351,7 @@ int pt_rec_close(pt_rec *r)
 	}
 	int64_t t_finish = pt_mono_ns();
 	if (!err)
-		err = exec(r, pt_index_sql);
+		err = sql_exec(r, pt_index_sql);
 	if (!err)
 		err = resolve_ext(r);
 	if (!err) {
@@ -972,10 +360,10 @@ int pt_rec_close(pt_rec *r)
 	}
 	if (!err) {
 		snprintf(buf, sizeof buf, "PRAGMA user_version=%d", PT_SCHEMA_VERSION);
-		err = exec(r, buf);
+		err = sql_exec(r, buf);
 	}
 	if (!err)
-		err = exec(r, "COMMIT");
+		err = sql_exec(r, "COMMIT");
 	if (close_db(r) != SQLITE_OK && !err)
 		err = pt_logerr(PT_ESQL, "%s: closing the database failed", r->path);
 	if (!err) {
