@@ -11,6 +11,13 @@ else
 fi
 expect_out '-cuda: disabled with NO_CUDA=1' "--version says what was left out" "$B/pipetrace" --version
 expect_out 'makespan 66.000 ms' "... and that build runs" "$B/pipetrace" run -s dualpipe -p 8 -n 20 -o "$T/x.db"
+B2="$T/nocupti"
+if make -s BUILD="$B2" NO_CUPTI=1 "$B2/pipetrace" >"$OUT" 2>"$ERR"; then
+	ok "builds with CUDA but without CUPTI (the collector's fallback)"
+else
+	notok "builds with CUDA but without CUPTI (the collector's fallback)"
+fi
+expect_out '-cupti: disabled with NO_CUPTI=1' "... and says so" "$B2/pipetrace" --version
 
 run make -s BUILD="$PT_ROOT/build" PREFIX="$T/prefix" install
 if [ "$RC" -eq 0 ] && [ -x "$T/prefix/bin/pipetrace" ] && [ -f "$T/prefix/lib/libpipetrace.a" ] &&
