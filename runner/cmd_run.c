@@ -29,39 +29,124 @@ static void help(void)
 	       "                          (B is a full backward, I input-only, FB an overlapped pair)\n"
 	       "      --link LIST         latency=DURATION,bandwidth=RATE for every link, e.g.\n"
 	       "                          latency=5us,bandwidth=50GB/s (default: free)\n"
+	       "      --cost-from TRACE   take the op durations (each kind's median) and the link\n"
+	       "                          (fitted on the messages) from a recorded run; --cost and\n"
+	       "                          --link then change single values of it (a what-if)\n"
 	       "  -q, --quiet             print nothing on success\n"
 	       "  -h, --help              this help\n\n"
 	       "Exit status: 0 recorded, 1 failure, 2 bad parameters or input. Nothing is left at FILE\n"
 	       "unless the whole run was recorded.\n");
 }
 
+/* --cost and --link values, applied over the default or calibrated costs
+ * whatever the order of the options. */
+struct cost_set {
+	pt_cost c;
+	unsigned set; /* bit (1 << kind) per op kind; LAT_BIT, BW_BIT for the link */
+};
+#define LAT_BIT (1u << 30)
+#define BW_BIT (1u << 31)
+
 static int cost_kv(void *ctx, const char *k, const char *v)
 {
-	pt_cost *c = ctx;
-	int64_t *dst = !strcasecmp(k, "F")    ? &c->f
-		       : !strcasecmp(k, "B")  ? &c->b
-		       : !strcasecmp(k, "I")  ? &c->i
-		       : !strcasecmp(k, "W")  ? &c->w
-		       : !strcasecmp(k, "FB") ? &c->fb
-					      : NULL;
-	if (!dst) {
-		fprintf(stderr, "pipetrace run: --cost: unknown op '%s' (F, B, I, W, FB)\n", k);
-		return -1;
+	struct cost_set *cs = ctx;
+	static const char *const names[] = {[PT_OP_F] = "F", [PT_OP_B] = "B", [PT_OP_I] = "I", [PT_OP_W] = "W",
+					    [PT_OP_FB] = "FB"};
+	for (int kind = PT_OP_F; kind <= PT_OP_FB; kind++) {
+		if (strcasecmp(k, names[kind]))
+			continue;
+		char what[32];
+		snprintf(what, sizeof what, "--cost %s", names[kind]);
+		int64_t *dst[] = {[PT_OP_F] = &cs->c.f, [PT_OP_B] = &cs->c.b, [PT_OP_I] = &cs->c.i,
+				  [PT_OP_W] = &cs->c.w, [PT_OP_FB] = &cs->c.fb};
+		cs->set |= 1u << kind;
+		return cli_parse_duration(what, v, dst[kind]);
 	}
-	char what[32];
-	snprintf(what, sizeof what, "--cost %s", k);
-	return cli_parse_duration(what, v, dst);
+	fprintf(stderr, "pipetrace run: --cost: unknown op '%s' (F, B, I, W, FB)\n", k);
+	return -1;
 }
 
 static int link_kv(void *ctx, const char *k, const char *v)
 {
-	pt_cost *c = ctx;
-	if (!strcasecmp(k, "latency"))
-		return cli_parse_duration("--link latency", v, &c->latency);
-	if (!strcasecmp(k, "bandwidth"))
-		return cli_parse_bandwidth("--link bandwidth", v, &c->bandwidth);
+	struct cost_set *cs = ctx;
+	if (!strcasecmp(k, "latency")) {
+		cs->set |= LAT_BIT;
+		return cli_parse_duration("--link latency", v, &cs->c.latency);
+	}
+	if (!strcasecmp(k, "bandwidth")) {
+		cs->set |= BW_BIT;
+		return cli_parse_bandwidth("--link bandwidth", v, &cs->c.bandwidth);
+	}
 	fprintf(stderr, "pipetrace run: --link: unknown key '%s' (latency, bandwidth)\n", k);
 	return -1;
+}
+
+static void apply(pt_cost *c, const struct cost_set *cs)
+{
+	int64_t *dst[] = {[PT_OP_F] = &c->f, [PT_OP_B] = &c->b, [PT_OP_I] = &c->i, [PT_OP_W] = &c->w,
+			  [PT_OP_FB] = &c->fb};
+	const int64_t src[] = {[PT_OP_F] = cs->c.f, [PT_OP_B] = cs->c.b, [PT_OP_I] = cs->c.i,
+			       [PT_OP_W] = cs->c.w, [PT_OP_FB] = cs->c.fb};
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		if (cs->set & (1u << k))
+			*dst[k] = src[k];
+	if (cs->set & LAT_BIT)
+		c->latency = cs->c.latency;
+	if (cs->set & BW_BIT)
+		c->bandwidth = cs->c.bandwidth;
+}
+
+/* Calibrate on `path`, apply the overrides, and refuse a plan that needs a
+ * kind the measured run can say nothing about. */
+static int costs_from(const char *path, const struct cost_set *cs, const pt_plan *plan, int quiet, pt_cost *cost)
+{
+	pt_trace *t;
+	pt_calib ci;
+	int err = pt_trace_open(path, &t);
+	if (err)
+		return err;
+	err = pt_cost_calibrate(t, cost, &ci);
+	pt_trace_close(t);
+	if (err)
+		return err;
+	apply(cost, cs);
+	unsigned lack = pt_plan_kinds(plan) & ci.missing & ~cs->set;
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		if (lack & (1u << k))
+			return pt_logerr(PT_EINVAL,
+					 "%s: the run recorded no %s ops and %s cannot be derived from the others; "
+					 "give it with --cost %s=DURATION",
+					 path, pt_kind_name(k), pt_kind_name(k), pt_kind_name(k));
+	if (quiet)
+		return 0;
+	printf("costs from %s:", path);
+	const int64_t v[] = {[PT_OP_F] = cost->f, [PT_OP_B] = cost->b, [PT_OP_I] = cost->i, [PT_OP_W] = cost->w,
+			     [PT_OP_FB] = cost->fb};
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++) {
+		char d[32];
+		if (v[k] < 0)
+			continue;
+		cli_fmt_ns(v[k], v[k], d, sizeof d);
+		printf(" %s=%s", pt_kind_name(k), d);
+		if (cs->set & (1u << k))
+			printf(" (given)");
+		else if (ci.derived & (1u << k))
+			printf(" (derived)");
+		else
+			printf(" (median of %lld)", (long long)ci.nops[k]);
+	}
+	char lat[32];
+	cli_fmt_ns(cost->latency, cost->latency, lat, sizeof lat);
+	printf("\n  link: latency %s, bandwidth ", lat);
+	if (cost->bandwidth > 0)
+		printf("%.4g GB/s", cost->bandwidth / 1e9);
+	else
+		printf("unlimited");
+	if (cs->set & (LAT_BIT | BW_BIT))
+		printf(" (given on the command line in part)\n");
+	else
+		printf(" (%lld messages; %s)\n", (long long)ci.nmsgs, ci.link_method);
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -73,13 +158,16 @@ int cmd_run(int argc, char **argv)
 						 {"comm", required_argument, NULL, 2001},
 						 {"cost", required_argument, NULL, 2002},
 						 {"link", required_argument, NULL, 2003},
+						 {"cost-from", required_argument, NULL, 2004},
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	struct plan_opts po = {0};
-	const char *backend = "sim", *output = "trace.db";
+	const char *backend = "sim", *output = "trace.db", *cost_from = NULL;
 	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, c;
 	pt_cost cost = pt_cost_default();
+	struct cost_set given;
+	memset(&given, 0, sizeof given);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:p:n:b:o:fqh", longopts, NULL)) != -1) {
 		int h = plan_opt(&po, c, optarg);
@@ -99,7 +187,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 2002: {
 			char *list = strdup(optarg);
-			int bad = !list || cli_each_kv("--cost", list, cost_kv, &cost);
+			int bad = !list || cli_each_kv("--cost", list, cost_kv, &given);
 			free(list);
 			if (bad)
 				return CLI_USAGE;
@@ -107,12 +195,13 @@ int cmd_run(int argc, char **argv)
 		}
 		case 2003: {
 			char *list = strdup(optarg);
-			int bad = !list || cli_each_kv("--link", list, link_kv, &cost);
+			int bad = !list || cli_each_kv("--link", list, link_kv, &given);
 			free(list);
 			if (bad)
 				return CLI_USAGE;
 			break;
 		}
+		case 2004: cost_from = optarg; break;
 		case 'h': help(); return CLI_OK;
 		default: return cli_usage("run", "unknown option");
 		}
@@ -129,6 +218,10 @@ int cmd_run(int argc, char **argv)
 	pt_sim *sim = NULL;
 	pt_rec *rec = NULL;
 	int err = plan_build("run", &po, &plan);
+	if (!err && cost_from)
+		err = costs_from(cost_from, &given, plan, quiet, &cost);
+	if (!err && !cost_from)
+		apply(&cost, &given);
 	if (!err)
 		err = pt_sim_run(plan, &cost, comm, &sim);
 	if (!err) {
@@ -143,6 +236,8 @@ int cmd_run(int argc, char **argv)
 				    .plan_source = po.plan_csv};
 		err = pt_run_begin(rec, plan, &info);
 	}
+	if (!err && cost_from)
+		err = pt_rec_meta(rec, "cost.from", cost_from);
 	if (!err)
 		err = pt_sim_emit(sim, rec);
 	if (!err) {
