@@ -126,7 +126,7 @@ static int costs_from(const char *path, const struct cost_set *cs, const pt_plan
 		char d[32];
 		if (v[k] < 0)
 			continue;
-		cli_fmt_ns(v[k], v[k], d, sizeof d);
+		cli_fmt_ns(v[k], 10 * v[k], d, sizeof d); /* 1.300 ms rather than 1300.000 us */
 		printf(" %s=%s", pt_kind_name(k), d);
 		if (cs->set & (1u << k))
 			printf(" (given)");
@@ -136,7 +136,7 @@ static int costs_from(const char *path, const struct cost_set *cs, const pt_plan
 			printf(" (median of %lld)", (long long)ci.nops[k]);
 	}
 	char lat[32];
-	cli_fmt_ns(cost->latency, cost->latency, lat, sizeof lat);
+	cli_fmt_ns(cost->latency, 10 * cost->latency, lat, sizeof lat);
 	printf("\n  link: latency %s, bandwidth ", lat);
 	if (cost->bandwidth > 0)
 		printf("%.4g GB/s", cost->bandwidth / 1e9);
