@@ -129,10 +129,13 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 				fprintf(out, " %s=%.3f %s", pt_kind_name(k), (double)m->sim_op[k] / div, u);
 		if (m->sim_derived[0])
 			fprintf(out, " (derived: %s)", m->sim_derived);
-		if (m->sim_latency || m->sim_bandwidth > 0)
-			fprintf(out, "\n        link latency %.3f us, bandwidth %.4g GB/s", (double)m->sim_latency / 1e3,
-				m->sim_bandwidth / 1e9);
-		else
+		if (m->sim_latency || m->sim_bandwidth > 0) {
+			fprintf(out, "\n        link latency %.3f us, bandwidth ", (double)m->sim_latency / 1e3);
+			if (m->sim_bandwidth > 0)
+				fprintf(out, "%.4g GB/s", m->sim_bandwidth / 1e9);
+			else
+				fprintf(out, "unlimited");
+		} else
 			fprintf(out, ", free links");
 		fprintf(out, "\n");
 	}

@@ -180,6 +180,8 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 	if (npts == 1) {
 		int64_t b0 = pts[0].bytes, d0 = pts[0].dur;
 		info->nqueued = (int64_t)m->queued.n;
+		info->msg_bytes = b0;
+		info->msg_dur = d0;
 		if (b0 > 0 && m->queued.n) {
 			int64_t wire = median(m->queued.v, m->queued.n);
 			if (wire > d0)

@@ -110,6 +110,21 @@ static int costs_from(const char *path, const struct cost_set *cs, const pt_plan
 	if (err)
 		return err;
 	apply(cost, cs);
+	/* one message size fixes latency + wire time: half of the link given,
+	 * the measurement gives the other half */
+	const char *link_note = NULL;
+	int half = (cs->set & (LAT_BIT | BW_BIT)) == LAT_BIT || (cs->set & (LAT_BIT | BW_BIT)) == BW_BIT;
+	if (half && ci.nsizes == 1 && ci.msg_bytes > 0) {
+		if (cs->set & BW_BIT) {
+			int64_t rest = ci.msg_dur - pt_cost_wire(cost, ci.msg_bytes);
+			cost->latency = rest > 0 ? rest : 0;
+			link_note = "bandwidth given; latency: the median duration less its wire time";
+		} else {
+			int64_t wire = ci.msg_dur - cost->latency;
+			cost->bandwidth = wire > 0 ? (double)ci.msg_bytes * 1e9 / (double)wire : 0;
+			link_note = "latency given; bandwidth: the size over the median duration less it";
+		}
+	}
 	unsigned lack = pt_plan_kinds(plan) & ci.missing & ~cs->set;
 	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
 		if (lack & (1u << k))
@@ -142,8 +157,10 @@ static int costs_from(const char *path, const struct cost_set *cs, const pt_plan
 		printf("%.4g GB/s", cost->bandwidth / 1e9);
 	else
 		printf("unlimited");
-	if (cs->set & (LAT_BIT | BW_BIT))
-		printf(" (given on the command line in part)\n");
+	if (link_note)
+		printf(" (%s)\n", link_note);
+	else if (cs->set & (LAT_BIT | BW_BIT))
+		printf(" (given)\n");
 	else
 		printf(" (%lld messages; %s)\n", (long long)ci.nmsgs, ci.link_method);
 	return 0;

@@ -198,6 +198,7 @@ typedef struct pt_calib {
 	int64_t nmsgs;		    /* messages the link fit used */
 	int nsizes;		    /* distinct message sizes among them */
 	int64_t nqueued;	    /* transfers seen waiting for their link (one size only) */
+	int64_t msg_bytes, msg_dur; /* one size only: that size and its median duration */
 	const char *link_method;    /* static text: how latency and bandwidth were fitted */
 } pt_calib;
 
