@@ -126,6 +126,19 @@ static void explain(const pt_check_row *r, char *buf, size_t size)
 			 cur, r->cur >= r->base ? "+" : "", d, r->worse > 0 ? "up to" : "down to", lim, tol);
 }
 
+/* A row's cells as people read them. */
+struct cells {
+	char base[48], cur[48], delta[64], tol[32];
+};
+
+static void cells(const pt_check *c, const pt_check_row *r, struct cells *x)
+{
+	fmt_value(c, r, r->base, x->base, sizeof x->base);
+	fmt_value(c, r, r->cur, x->cur, sizeof x->cur);
+	fmt_delta(c, r, x->delta, sizeof x->delta);
+	fmt_tol(c, r, x->tol, sizeof x->tol);
+}
+
 /* ------------------------------------------------------------------ text */
 
 int pt_check_print(const pt_check *c, const char *trace, const char *baseline, FILE *out)
@@ -136,12 +149,10 @@ int pt_check_print(const pt_check *c, const char *trace, const char *baseline, F
 		"verdict");
 	for (int i = 0; i < c->nrows; i++) {
 		const pt_check_row *r = &c->row[i];
-		char b[48], cur[48], d[64], t[32];
-		fmt_value(c, r, r->base, b, sizeof b);
-		fmt_value(c, r, r->cur, cur, sizeof cur);
-		fmt_delta(c, r, d, sizeof d);
-		fmt_tol(c, r, t, sizeof t);
-		fprintf(out, "%-22s %14s %14s %24s %12s  %s\n", r->name, b, cur, d, t, verdict_word(r->verdict));
+		struct cells x;
+		cells(c, r, &x);
+		fprintf(out, "%-22s %14s %14s %24s %12s  %s\n", r->name, x.base, x.cur, x.delta, x.tol,
+			verdict_word(r->verdict));
 	}
 	if (c->nregress) {
 		fprintf(out, "\n%d regression%s:", c->nregress, c->nregress > 1 ? "s" : "");
@@ -322,12 +333,10 @@ static void markdown(FILE *f, const struct report *rep)
 					   [PT_CHECK_OFF] = "\xe2\x9e\x96 off"};
 	for (int i = 0; i < c->nrows; i++) {
 		const pt_check_row *r = &c->row[i];
-		char b[48], cur[48], d[64], t[32];
-		fmt_value(c, r, r->base, b, sizeof b);
-		fmt_value(c, r, r->cur, cur, sizeof cur);
-		fmt_delta(c, r, d, sizeof d);
-		fmt_tol(c, r, t, sizeof t);
-		fprintf(f, "| `%s` | %s | %s | %s | %s | %s |\n", r->name, b, cur, d, t, mark[r->verdict]);
+		struct cells x;
+		cells(c, r, &x);
+		fprintf(f, "| `%s` | %s | %s | %s | %s | %s |\n", r->name, x.base, x.cur, x.delta, x.tol,
+			mark[r->verdict]);
 	}
 	int better = 0;
 	for (int i = 0; i < c->nrows; i++)

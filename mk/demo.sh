@@ -31,7 +31,7 @@ say "The CI gate: pipetrace check $D/trace.db --baseline $D/stats.json (the run 
 
 say "Choosing a schedule: ZB-H1 and 1F1B on the costs measured on the overlap run, beside DualPipe"
 for s in zb1p 1f1b; do
-	"$PT" run -s $s -p 8 -n 20 --comm overlap --activation-bytes 64MiB --cost-from "$D/trace-overlap.db" \
+	"$PT" run -s $s -p 8 -n 20 --comm overlap --cost-from "$D/trace-overlap.db" \
 		-o "$D/whatif-$s.db" --force --quiet
 done
 "$PT" stats "$D/trace-overlap.db" "$D/whatif-zb1p.db" "$D/whatif-1f1b.db"

@@ -66,6 +66,13 @@ expect_out 'I=1\.000 ms \(derived\) W=1\.000 ms \(derived\) FB=3\.000 ms \(deriv
 	$P run -s dualpipe -p 8 -n 20 --cost-from "$T/m1f1b.db" -o "$T/dp-from-1f1b.db"
 expect_out 'W=2\.000 ms \(given\)' "--cost overrides a calibrated value" \
 	$P run -s zb1p -p 8 -n 20 --cost-from "$T/measured.db" --cost W=2ms -o "$T/w.db"
+expect_out 'messages: 64 MiB, as in .*measured.db' "the message size comes from the measured run" \
+	$P run -s 1f1b -p 8 -n 20 --cost-from "$T/measured.db" -o "$T/size.db"
+# a run whose transfers never queue fixes only latency + wire time; half of the link completes it
+$P run -s 1f1b -p 4 -n 8 --link latency=8us,bandwidth=40GB/s --activation-bytes 64MiB -o "$T/nq.db" -q
+expect_out 'latency 8.000 us, bandwidth 40 GB/s \(bandwidth given; latency: the median duration less' \
+	"--link bandwidth completes a link that never queued" \
+	$P run -s dualpipe -p 4 -n 8 --cost-from "$T/nq.db" --link bandwidth=40GB/s -o "$T/nq2.db"
 expect_err 2 'missing.db: no such file' "--cost-from a missing trace" \
 	$P run -s 1f1b -p 4 -n 8 --cost-from "$T/missing.db" -o "$T/x.db"
 check "... writes nothing" test ! -e "$T/x.db"

@@ -42,27 +42,36 @@ static void expect(const pt_rank_metrics *r, const struct want *w)
  * sent, 0.5 in transfer; [4.5,5] before F1: its own send in transfer;
  * [8,10.5] the tail: cool-down, dependency.
  */
-static void test_by_hand_flush(void **state)
+/* Simulate 1F1B on 2 ranks, 2 microbatches, 0.5 ms links in mode and
+ * compare the window and both ranks' split with the paper's. */
+static void by_hand(int mode, int64_t window, const struct want *r0, const struct want *r1)
 {
-	(void)state;
 	pt_plan *p = tu_plan(PT_SCHED_1F1B, 2, 2, 0);
 	pt_cost c = pt_cost_default();
 	c.latency = 500 * US;
 	char path[512];
-	tu_record_sim(p, &c, PT_COMM_FLUSH, "flush.db", path, sizeof path);
+	tu_record_sim(p, &c, mode, "byhand.db", path, sizeof path);
 	pt_trace *t;
 	pt_metrics *m = tu_metrics(path, &t);
-	assert_int_equal(m->win_end - m->win_start, 10500 * US);
-	struct want r0 = {{0, 3000 * US, 1500 * US}, {1500 * US, 3000 * US, 0}};
-	struct want r1 = {{0, 2000 * US, 2500 * US}, {1000 * US, 3500 * US, 0}};
-	expect(&m->rank[0], &r0);
-	expect(&m->rank[1], &r1);
+	assert_int_equal(m->win_end - m->win_start, window);
+	expect(&m->rank[0], r0);
+	expect(&m->rank[1], r1);
 	assert_true(m->has_idle);
-	assert_int_equal(m->idle_cause[PT_IDLE_COMM], 2500 * US);
-	assert_int_equal(m->idle_phase[PT_COOLDOWN], 4000 * US);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(m->idle_phase[k], r0->phase[k] + r1->phase[k]);
+		assert_int_equal(m->idle_cause[k], r0->cause[k] + r1->cause[k]);
+	}
 	pt_metrics_destroy(m);
 	pt_trace_close(t);
 	pt_plan_destroy(p);
+}
+
+static void test_by_hand_flush(void **state)
+{
+	(void)state;
+	struct want r0 = {{0, 3000 * US, 1500 * US}, {1500 * US, 3000 * US, 0}};
+	struct want r1 = {{0, 2000 * US, 2500 * US}, {1000 * US, 3500 * US, 0}};
+	by_hand(PT_COMM_FLUSH, 10500 * US, &r0, &r1);
 }
 
 /*
@@ -75,21 +84,9 @@ static void test_by_hand_flush(void **state)
 static void test_by_hand_overlap(void **state)
 {
 	(void)state;
-	pt_plan *p = tu_plan(PT_SCHED_1F1B, 2, 2, 0);
-	pt_cost c = pt_cost_default();
-	c.latency = 500 * US;
-	char path[512];
-	tu_record_sim(p, &c, PT_COMM_OVERLAP, "overlap.db", path, sizeof path);
-	pt_trace *t;
-	pt_metrics *m = tu_metrics(path, &t);
-	assert_int_equal(m->win_end - m->win_start, 10000 * US);
 	struct want r0 = {{0, 3000 * US, 1000 * US}, {1000 * US, 3000 * US, 0}};
 	struct want r1 = {{0, 1500 * US, 2500 * US}, {500 * US, 3500 * US, 0}};
-	expect(&m->rank[0], &r0);
-	expect(&m->rank[1], &r1);
-	pt_metrics_destroy(m);
-	pt_trace_close(t);
-	pt_plan_destroy(p);
+	by_hand(PT_COMM_OVERLAP, 10000 * US, &r0, &r1);
 }
 
 /* Over every schedule and mode with costly links: the split adds up to the
@@ -146,13 +143,7 @@ static void test_hand_made(void **state)
 	(void)state;
 	char path[512];
 	tu_path(path, sizeof path, "hand.db");
-	pt_rec *rec;
-	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
-	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
-	for (int r = 0; r < 2; r++) {
-		pt_rank_info ri = {.rank = r, .device = -1, .theory_bubble_ns = -1, .theory_peak_act = -1};
-		assert_int_equal(pt_rec_rank(rec, &ri), 0);
-	}
+	pt_rec *rec = tu_hand_create(path, 2);
 	pt_op plan[2] = {pt_op_make(PT_OP_F, 0, 0), pt_op_make(PT_OP_F, 0, 1)};
 	plan[0].phase = PT_WARMUP;
 	plan[1].phase = PT_STEADY;
@@ -163,14 +154,9 @@ static void test_hand_made(void **state)
 		int64_t s, e;
 	} evs[] = {{0, 0, 2, 10}, {0, 1, 15, 25}, {1, -1, 0, 30}};
 	for (int i = 0; i < 3; i++) {
-		pt_event e;
-		memset(&e, 0, sizeof e);
-		e.rank = evs[i].rank;
+		pt_event e = tu_event(evs[i].rank, PT_STREAM_MAIN, PT_OP_F, evs[i].s, evs[i].e);
 		e.step = evs[i].step;
-		e.device = -1;
-		e.op = pt_op_make(PT_OP_F, 0, i);
-		e.start_ns = e.posted_ns = evs[i].s;
-		e.end_ns = evs[i].e;
+		e.op.mb = i;
 		pt_emit(b, &e);
 	}
 	assert_int_equal(pt_rec_close(rec), 0);

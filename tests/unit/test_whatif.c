@@ -21,6 +21,17 @@ static pt_cost odd_costs(void)
 	return c;
 }
 
+/* Calibrate on the trace at path (asserted to succeed). */
+static void calibrate(const char *path, pt_cost *c, pt_calib *ci)
+{
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	tu_log_reset();
+	if (pt_cost_calibrate(t, c, ci))
+		fail_msg("%s:\n%s", path, tu_log_buf);
+	pt_trace_close(t);
+}
+
 /* Calibrate on a recording of (plan, cost, mode) and re-simulate. */
 static void roundtrip(int sched, int P, int N, int mode, const pt_cost *cost, int64_t bytes)
 {
@@ -99,18 +110,15 @@ static void test_link_split(void **state)
 	pt_plan *p = tu_plan(PT_SCHED_DUALPIPE, 8, 20, 64 << 20);
 	char path[512];
 	tu_record_sim(p, &cost, PT_COMM_FLUSH, "split.db", path, sizeof path);
-	pt_trace *t;
-	assert_int_equal(pt_trace_open(path, &t), 0);
 	pt_cost c;
 	pt_calib ci;
-	assert_int_equal(pt_cost_calibrate(t, &c, &ci), 0);
+	calibrate(path, &c, &ci);
 	assert_true(ci.nqueued > 0);
 	assert_int_equal(ci.nsizes, 1);
 	assert_int_equal(ci.nmsgs, (int64_t)pt_plan_count(p, 1) / 2);
 	assert_int_equal(c.latency, 5000);
 	assert_int_equal(pt_cost_wire(&c, 64 << 20), pt_cost_wire(&cost, 64 << 20));
 	assert_true(fabs(c.bandwidth - 50e9) / 50e9 < 1e-5);
-	pt_trace_close(t);
 	pt_plan_destroy(p);
 }
 
@@ -122,11 +130,9 @@ static void test_derived_kinds(void **state)
 	char path[512];
 	pt_plan *p = tu_plan(PT_SCHED_1F1B, 4, 8, 0);
 	tu_record_sim(p, &def, PT_COMM_FLUSH, "1f1b.db", path, sizeof path);
-	pt_trace *t;
-	assert_int_equal(pt_trace_open(path, &t), 0);
 	pt_cost c;
 	pt_calib ci;
-	assert_int_equal(pt_cost_calibrate(t, &c, &ci), 0);
+	calibrate(path, &c, &ci);
 	assert_int_equal(ci.derived, (1u << PT_OP_I) | (1u << PT_OP_W) | (1u << PT_OP_FB));
 	assert_int_equal(ci.missing, 0);
 	assert_int_equal(c.f, 1 * MS);
@@ -136,18 +142,15 @@ static void test_derived_kinds(void **state)
 	assert_int_equal(c.fb, 3 * MS);
 	assert_int_equal(c.latency, 0);
 	assert_true(c.bandwidth == 0);
-	pt_trace_close(t);
 	pt_plan_destroy(p);
 
 	pt_cost zc = {.f = 3 * MS, .b = 7 * MS, .i = 4 * MS, .w = 2 * MS, .fb = 9 * MS};
 	p = tu_plan(PT_SCHED_ZB1P, 4, 8, 0);
 	tu_record_sim(p, &zc, PT_COMM_FLUSH, "zb.db", path, sizeof path);
-	assert_int_equal(pt_trace_open(path, &t), 0);
-	assert_int_equal(pt_cost_calibrate(t, &c, &ci), 0);
+	calibrate(path, &c, &ci);
 	assert_int_equal(ci.derived, (1u << PT_OP_B) | (1u << PT_OP_FB));
 	assert_int_equal(c.b, 6 * MS); /* I + W, not the 7 ms the run never used */
 	assert_int_equal(c.fb, 9 * MS); /* F + B */
-	pt_trace_close(t);
 	pt_plan_destroy(p);
 }
 
@@ -159,26 +162,15 @@ struct hand {
 
 static void write_hand(const char *path, const struct hand *ev, size_t n)
 {
-	pt_rec *rec;
-	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
-	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
-	for (int r = 0; r < 2; r++) {
-		pt_rank_info ri = {.rank = r, .device = -1, .theory_bubble_ns = -1, .theory_peak_act = -1};
-		assert_int_equal(pt_rec_rank(rec, &ri), 0);
-	}
+	pt_rec *rec = tu_hand_create(path, 2);
 	pt_tbuf *b = pt_rec_thread(rec);
 	for (size_t i = 0; i < n; i++) {
-		pt_event e;
-		memset(&e, 0, sizeof e);
-		e.step = -1;
-		e.device = -1;
-		e.op = pt_op_make(ev[i].kind, 0, (int)i);
+		uint32_t stream = pt_kind_is_comm(ev[i].kind) ? PT_STREAM_P2P : PT_STREAM_MAIN;
+		pt_event e = tu_event(0, stream, ev[i].kind, ev[i].start, ev[i].end);
+		e.op.mb = (int)i;
 		e.op.bytes = ev[i].bytes;
 		e.op.peer = 1;
 		e.op.seq = (int)i;
-		e.stream = pt_kind_is_comm(ev[i].kind) ? PT_STREAM_P2P : PT_STREAM_MAIN;
-		e.start_ns = e.posted_ns = ev[i].start;
-		e.end_ns = ev[i].end;
 		pt_emit(b, &e);
 	}
 	assert_int_equal(pt_rec_close(rec), 0);
@@ -205,11 +197,9 @@ static void test_link_fit_sizes(void **state)
 	char path[512];
 	tu_path(path, sizeof path, "sizes.db");
 	write_hand(path, ev, n);
-	pt_trace *t;
-	assert_int_equal(pt_trace_open(path, &t), 0);
 	pt_cost c;
 	pt_calib ci;
-	assert_int_equal(pt_cost_calibrate(t, &c, &ci), 0);
+	calibrate(path, &c, &ci);
 	assert_int_equal(ci.nsizes, 6);
 	assert_int_equal(ci.nmsgs, 19);
 	if (llabs(c.latency - lat) > 2 || fabs(c.bandwidth - bw) / bw > 1e-6)
@@ -217,7 +207,6 @@ static void test_link_fit_sizes(void **state)
 			 (long long)lat, bw);
 	assert_int_equal(ci.missing, (1u << PT_OP_B) | (1u << PT_OP_I) | (1u << PT_OP_W) | (1u << PT_OP_FB));
 	assert_int_equal(c.b, -1);
-	pt_trace_close(t);
 }
 
 /* Nothing to calibrate on, nothing to re-simulate: refused, naming the file. */

@@ -54,4 +54,17 @@ static inline pt_metrics *tu_metrics(const char *path, pt_trace **t)
 	return m;
 }
 
+/* Start a hand-made trace at path: ranks 0..nranks-1, no formula, no plan. */
+static inline pt_rec *tu_hand_create(const char *path, int nranks)
+{
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	for (int r = 0; r < nranks; r++) {
+		pt_rank_info ri = {.rank = r, .device = -1, .theory_bubble_ns = -1, .theory_peak_act = -1};
+		assert_int_equal(pt_rec_rank(rec, &ri), 0);
+	}
+	return rec;
+}
+
 #endif
