@@ -370,8 +370,8 @@ static void help(void)
 	       "                          baseline's value, or a duration for *_ns (+1ms); `off` ungates.\n"
 	       "                          rank_bubble_ns[R] sets one rank's. May be repeated. Defaults:\n"
 	       "                          ");
-	for (const char *p = defs; *p; p++)
-		fputs(*p == ',' ? ",\n                          " : (char[]){*p, 0}, stdout);
+	for (const char *p = defs; *p; p++) /* one per line */
+		fputs(*p == ',' ? "\n                          " : (char[]){*p, 0}, stdout);
 	printf("\n"
 	       "      --junit FILE        also write JUnit XML, one test case per metric\n"
 	       "      --markdown FILE     also write a Markdown summary (for CI job pages)\n"

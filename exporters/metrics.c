@@ -174,16 +174,15 @@ static int rank_metrics(pt_trace *t, int rank, int flush, pt_rank_metrics *m)
 			m->last = ev.end_ns;
 		int kind = ev.op.kind;
 		if (cls == CLS_COMM) {
+			if (pt_kind_is_comm(kind))
+				idle_message(&ir, &ev);
 			m->ncomm++;
 			err = heap_push(&s.comm, ev.end_ns);
 		} else {
-			if (!s.comp.n && !m->ncompute) {
+			int first = !m->ncompute, gap = !first && !s.comp.n && ev.start_ns > s.comp_free;
+			if (first)
 				m->first_compute = ev.start_ns;
-				idle_lead(&ir, m, &ev);
-			} else if (!s.comp.n && ev.start_ns > s.comp_free) {
-				idle_gap(&ir, m, s.comp_free, ev.start_ns, &ev);
-			}
-			idle_seen(&ir, &ev);
+			idle_compute(&ir, &ev, gap, s.comp_free, first);
 			m->ncompute++;
 			err = heap_push(&s.comp, ev.end_ns);
 			/* activations: held from a forward's start to its backward's end */
@@ -203,7 +202,10 @@ static int rank_metrics(pt_trace *t, int rank, int flush, pt_rank_metrics *m)
 		close_until(&s, INT64_MAX - 1);
 	m->last_compute = s.comp_free;
 	m->peak_act = s.act_peak;
-	idle_release(&ir);
+	if (!err)
+		err = idle_end_rank(t, &ir, m);
+	else
+		idle_release(&ir);
 	free(s.comp.v);
 	free(s.comm.v);
 	free(s.act.v);

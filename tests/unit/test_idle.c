@@ -18,14 +18,13 @@ static void expect(const pt_rank_metrics *r, const struct want *w)
 	assert_true(r->has_idle);
 	for (int k = 0; k < 3; k++) {
 		if (r->idle_phase[k] != w->phase[k] || r->idle_cause[k] != w->cause[k])
-			fail_msg("rank %d: phases %lld/%lld/%lld causes %lld/%lld/%lld us; paper: %lld/%lld/%lld, "
+			fail_msg("rank %d: phases %lld/%lld/%lld causes %lld/%lld/%lld ns; paper: %lld/%lld/%lld, "
 				 "%lld/%lld/%lld",
-				 r->rank, (long long)(r->idle_phase[0] / US), (long long)(r->idle_phase[1] / US),
-				 (long long)(r->idle_phase[2] / US), (long long)(r->idle_cause[0] / US),
-				 (long long)(r->idle_cause[1] / US), (long long)(r->idle_cause[2] / US),
-				 (long long)(w->phase[0] / US), (long long)(w->phase[1] / US),
-				 (long long)(w->phase[2] / US), (long long)(w->cause[0] / US),
-				 (long long)(w->cause[1] / US), (long long)(w->cause[2] / US));
+				 r->rank, (long long)r->idle_phase[0], (long long)r->idle_phase[1],
+				 (long long)r->idle_phase[2], (long long)r->idle_cause[0], (long long)r->idle_cause[1],
+				 (long long)r->idle_cause[2], (long long)w->phase[0], (long long)w->phase[1],
+				 (long long)w->phase[2], (long long)w->cause[0], (long long)w->cause[1],
+				 (long long)w->cause[2]);
 	}
 }
 
@@ -172,6 +171,53 @@ static void test_hand_made(void **state)
 	pt_trace_close(t);
 }
 
+/* Two 10 ns transfers posted together on one link: the second queues behind
+ * the first. Rank 1's F waits for it; its sender posted it at 0, so the
+ * whole wait is communication, although the transfer itself began at 10. */
+static void test_queued_transfer(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "queued.db");
+	pt_rec *rec = tu_hand_create(path, 2);
+	assert_int_equal(pt_rec_meta(rec, "comm_mode", "overlap"), 0);
+	pt_op p0[2], p1[3];
+	for (int k = 0; k < 2; k++) {
+		p0[k] = pt_op_make(PT_OP_SEND, 0, k);
+		p1[k] = pt_op_make(PT_OP_RECV, 0, k);
+		p0[k].peer = 1, p1[k].peer = 0;
+		p0[k].seq = p1[k].seq = k;
+		p0[k].payload = p1[k].payload = PT_ACT;
+	}
+	p1[2] = pt_op_make(PT_OP_F, 0, 1);
+	p1[2].phase = PT_WARMUP;
+	assert_int_equal(pt_rec_plan(rec, 0, p0, 2), 0);
+	assert_int_equal(pt_rec_plan(rec, 1, p1, 3), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	for (int k = 0; k < 2; k++) {
+		for (int r = 0; r < 2; r++) {
+			pt_event e = tu_event(r, PT_STREAM_P2P, r ? PT_OP_RECV : PT_OP_SEND, 10 * k, 10 * k + 10);
+			e.op = r ? p1[k] : p0[k];
+			e.step = k;
+			e.posted_ns = 0;
+			pt_emit(b, &e);
+		}
+	}
+	pt_event f = tu_event(0, PT_STREAM_MAIN, PT_OP_F, 0, 40); /* rank 0 computes throughout */
+	pt_emit(b, &f);
+	f = tu_event(1, PT_STREAM_MAIN, PT_OP_F, 20, 40);
+	f.op = p1[2];
+	f.step = 2;
+	pt_emit(b, &f);
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_trace *t;
+	pt_metrics *m = tu_metrics(path, &t);
+	struct want r1 = {{20, 0, 0}, {20, 0, 0}};
+	expect(&m->rank[1], &r1);
+	pt_metrics_destroy(m);
+	pt_trace_close(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_by_hand_overlap),
 		cmocka_unit_test(test_sums),
 		cmocka_unit_test(test_hand_made),
+		cmocka_unit_test(test_queued_transfer),
 	};
 	int rc = cmocka_run_group_tests_name("idle", tests, NULL, NULL);
 	tu_tmp_cleanup();
