@@ -18,8 +18,8 @@ static const struct cmd {
 } cmds[] = {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
-	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 	{"check", cmd_check, "compare a trace with a baseline; exit 3 on a regression (CI gate)"},
+	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 };
 
 static void usage(FILE *out)
