@@ -21,6 +21,7 @@ enum {
 /* Subcommands: int cmd_<name>(int argc, char **argv), argv[0] the name. */
 int cmd_schedule(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 

@@ -25,7 +25,23 @@ typedef struct pt_rank_metrics {
 	int64_t theory_bubble;	  /* -1 when no formula */
 	int theory_peak;	  /* -1 when none */
 	int64_t ncompute, ncomm; /* events counted as compute, as communication */
+	/* The bubble split two ways (docs/metrics.md, "Idle breakdown"); has_idle
+	 * is 0 when the rank has no plan or no compute op to attribute it by. */
+	int has_idle;
+	int64_t idle_phase[3]; /* [enum pt_phase]: warm-up, steady, cool-down */
+	int64_t idle_cause[3]; /* [enum pt_idle_cause] */
+	int64_t first_compute, last_compute; /* the compute union's first start and last end */
+	int lead_phase_;		     /* private: the gate of the gap before the first op */
+	int64_t lead_sent_, lead_done_;
+	int64_t sim_bubble;		     /* the sim's prediction (pt_metrics.has_sim); -1 when none */
 } pt_rank_metrics;
+
+/* What an idle moment waited for. */
+enum pt_idle_cause {
+	PT_IDLE_COMM = 0, /* a message it needed was sent but not yet through */
+	PT_IDLE_DEP = 1,  /* a message it needed was not even sent: the producer was behind */
+	PT_IDLE_OTHER = 2 /* nothing recorded explains it (zero in the sim) */
+};
 
 typedef struct pt_metrics {
 	int nranks;
@@ -37,14 +53,94 @@ typedef struct pt_metrics {
 	double theory_bubble_ratio; /* Σ theory / Σ (busy + theory); NaN when no formula */
 	int64_t theory_bubble;	    /* per rank when every rank has the same formula value, else -1 */
 	int theory_peak;	    /* max over ranks, -1 when none */
+	int has_idle;		    /* some rank has an idle breakdown */
+	int64_t idle_phase[3], idle_cause[3]; /* sums over the ranks that have one */
+	/* What the sim predicts for this run under costs calibrated on it (filled
+	 * by the caller, e.g. `stats` through the runner's pt_predict). */
+	int has_sim;
+	int64_t sim_makespan;
+	double sim_bubble_ratio;
+	int64_t sim_op[PT_OP_FB + 1]; /* calibrated ns per op, [PT_OP_F] .. [PT_OP_FB] */
+	int64_t sim_latency; /* ns */
+	double sim_bandwidth; /* bytes/s, 0 unlimited */
+	char sim_derived[32]; /* kinds derived rather than measured, "I W"; "" when none */
 } pt_metrics;
 
 /* Compute the metrics of an open trace, rank by rank, in bounded memory. */
 int pt_metrics_compute(pt_trace *t, pt_metrics **out);
 void pt_metrics_destroy(pt_metrics *m);
 
-/* Print the metrics as a table (text) or as one JSON object. */
+/* Print the metrics as a table (text) or as one JSON object (the format is
+ * docs/cli.md's, `stats --json`). PT_EIO when out fails. */
 int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out);
 int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out);
+
+/* Several traces side by side: one table with a row per trace and the
+ * analytic values beside the measured ones, or {"traces": [...]} holding
+ * each trace's pt_metrics_print_json object. */
+int pt_metrics_compare_text(pt_trace *const *t, pt_metrics *const *m, int n, FILE *out);
+int pt_metrics_compare_json(pt_trace *const *t, pt_metrics *const *m, int n, FILE *out);
+
+/* ------------------------------------------------ check: the CI gate */
+
+enum pt_check_unit { PT_CHECK_NS, PT_CHECK_RATIO, PT_CHECK_COUNT };
+enum pt_check_verdict {
+	PT_CHECK_OK,	     /* within tolerance */
+	PT_CHECK_BETTER,     /* improved by more than the tolerance: time for a new baseline */
+	PT_CHECK_REGRESSION, /* worse by more than the tolerance */
+	PT_CHECK_NA,	     /* undefined in the baseline or the trace (no communication) */
+	PT_CHECK_OFF,	     /* not gated (--tolerance METRIC=off) */
+};
+
+/* One gated metric compared. */
+typedef struct pt_check_row {
+	char name[48];	/* "makespan_ns", "rank_bubble_ns[3]" */
+	int unit;	/* enum pt_check_unit */
+	int worse;	/* +1: an increase is a regression; -1: a decrease is */
+	double base, cur; /* NaN when undefined */
+	double tol;	/* the allowance: absolute, or a fraction of base when rel */
+	int rel, off;
+	double limit;	/* the value past which the metric regresses */
+	int verdict;	/* enum pt_check_verdict */
+} pt_check_row;
+
+typedef struct pt_check {
+	pt_check_row *row;
+	int nrows, cap;
+	int nregress;
+	char schedule[64];
+	char base_desc[512], cur_desc[512]; /* "zb1p · 4 ranks · 8 microbatches · sim backend · …" */
+} pt_check;
+
+/*
+ * Compare a trace's metrics m with the baseline at path (`stats --json` of
+ * one trace) under the given tolerance lists ("bubble_ratio=+0.005,
+ * makespan_ns=+2%,…", applied over pt_check_defaults, later ones winning; a
+ * value is +X or -X in the direction that regresses, X% of the baseline's
+ * value, a duration for *_ns metrics, or `off`). Refuses (PT_EINVAL, logged
+ * naming the file and what is wrong) a baseline that is not valid JSON (with
+ * the byte offset), lacks a field, has one of the wrong type, holds several
+ * traces, or was recorded for another schedule, rank count or microbatch
+ * count; a malformed tolerance likewise. PT_ENOENT when the baseline is
+ * missing. On success *out holds one row per gated metric.
+ */
+int pt_check_create(const char *path, pt_trace *t, const pt_metrics *m, const char *const *tolerances,
+		    int ntolerances, pt_check **out);
+void pt_check_destroy(pt_check *c);
+
+/* The default tolerances, as a --tolerance list. */
+void pt_check_defaults(char *buf, size_t size);
+
+/* Reports of a check: the table for people, JUnit XML (one test case per
+ * metric) and Markdown (for CI job pages). The file writers build a
+ * temporary file beside path and rename it at the end; PT_EINVAL when the
+ * path cannot be written (logged), PT_EIO on a write error. */
+int pt_check_print(const pt_check *c, const char *trace, const char *baseline, FILE *out);
+int pt_check_write_junit(const pt_check *c, const char *trace, const char *baseline, const char *path);
+int pt_check_write_markdown(const pt_check *c, const char *trace, const char *baseline, const char *path);
+
+/* Format ns for people in the unit `scale` suggests ("6.000 ms"); the
+ * divisor and the unit's name. */
+double pt_unit_div(int64_t scale, const char **name);
 
 #endif

@@ -4,13 +4,15 @@
  * arrive in start order from the reader; one sweep keeps the ends of the
  * intervals still open in small heaps, so the unions |C|, |M| and |C ∩ M|
  * and the activation count come out in one pass with memory bounded by the
- * number of overlapping intervals, not by the trace's size.
+ * number of overlapping intervals, not by the trace's size. The same sweep
+ * finds the gaps of the compute union, which idle.c breaks down by phase and
+ * by what they waited for.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "exporters.h"
+#include "idle.h"
 
 struct heap {
 	int64_t *v;
@@ -62,6 +64,7 @@ static int64_t heap_min(const struct heap *h) { return h->n ? h->v[0] : INT64_MA
 struct sweep {
 	struct heap comp, comm, act; /* open compute ends, open comm ends, pending activation releases */
 	int64_t now;
+	int64_t comp_free; /* when the compute union last became empty */
 	int started;
 	int act_count, act_peak;
 	pt_rank_metrics *m;
@@ -98,8 +101,11 @@ static void close_until(struct sweep *s, int64_t t)
 		if (e > t || e == INT64_MAX)
 			return;
 		advance_to(s, e);
-		if (e == a)
+		if (e == a) {
 			heap_pop(&s->comp);
+			if (!s->comp.n)
+				s->comp_free = e;
+		}
 		else if (e == b)
 			heap_pop(&s->comm);
 		else {
@@ -128,8 +134,12 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int flush, pt_rank_metrics *m)
 {
+	struct idle_rank ir;
+	int err = idle_prepare(t, rank, flush, &ir);
+	if (err)
+		return err;
 	uint32_t ids[256], comm_streams[256];
 	int nids = pt_trace_streams(t, rank, ids, 256), ncomm = 0;
 	for (int i = 0; i < nids; i++) {
@@ -141,9 +151,10 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 	q.rank = rank;
 	q.sources = PT_SRC_OPS | PT_SRC_COMMS | PT_SRC_KERNELS | PT_SRC_MEMCPY | PT_SRC_MEMSET;
 	pt_cursor *c;
-	int err = pt_cursor_open(t, &q, &c);
-	if (err)
+	if ((err = pt_cursor_open(t, &q, &c))) {
+		idle_release(&ir);
 		return err;
+	}
 	struct sweep s;
 	memset(&s, 0, sizeof s);
 	s.m = m;
@@ -163,9 +174,15 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 			m->last = ev.end_ns;
 		int kind = ev.op.kind;
 		if (cls == CLS_COMM) {
+			if (pt_kind_is_comm(kind))
+				idle_message(&ir, &ev);
 			m->ncomm++;
 			err = heap_push(&s.comm, ev.end_ns);
 		} else {
+			int first = !m->ncompute, gap = !first && !s.comp.n && ev.start_ns > s.comp_free;
+			if (first)
+				m->first_compute = ev.start_ns;
+			idle_compute(&ir, &ev, gap, s.comp_free, first);
 			m->ncompute++;
 			err = heap_push(&s.comp, ev.end_ns);
 			/* activations: held from a forward's start to its backward's end */
@@ -183,7 +200,12 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 		err = got;
 	if (!err)
 		close_until(&s, INT64_MAX - 1);
+	m->last_compute = s.comp_free;
 	m->peak_act = s.act_peak;
+	if (!err)
+		err = idle_end_rank(t, &ir, m);
+	else
+		idle_release(&ir);
 	free(s.comp.v);
 	free(s.comm.v);
 	free(s.act.v);
@@ -207,6 +229,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		return PT_ENOMEM;
 	}
 	int err = 0;
+	const char *mode = pt_trace_meta(t, "comm_mode");
+	int flush = mode && !strcmp(mode, "flush");
 	m->win_start = INT64_MAX;
 	m->win_end = INT64_MIN;
 	for (int i = 0; i < n && !err; i++) {
@@ -218,7 +242,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->rank = rank;
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
-		err = rank_metrics(t, rank, rm);
+		rm->sim_bubble = -1;
+		err = rank_metrics(t, rank, flush, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;
@@ -242,6 +267,12 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->bubble = window - rm->busy;
 		rm->span_bubble = (rm->last - rm->first) - rm->busy;
 		rm->exposed = rm->comm - rm->overlap;
+		idle_finish(rm, m->win_start, m->win_end);
+		for (int k = 0; k < 3 && rm->has_idle; k++) {
+			m->idle_phase[k] += rm->idle_phase[k];
+			m->idle_cause[k] += rm->idle_cause[k];
+		}
+		m->has_idle |= rm->has_idle;
 		m->busy += rm->busy;
 		m->bubble += rm->bubble;
 		m->comm += rm->comm;

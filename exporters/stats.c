@@ -1,8 +1,10 @@
 /*
  * exporters/stats.c — `pipetrace stats`: the metrics of a trace as a table
  * for people or one JSON object for scripts (the baseline format of
- * `pipetrace check`). Computing the metrics is metrics.c's job; this file
- * only presents them, with the schedule's analytic values beside them.
+ * `pipetrace check`), with the schedule's analytic values, the idle
+ * breakdown and the sim's prediction beside them; several traces go to
+ * compare.c's side-by-side table. Computing the metrics is metrics.c's job,
+ * predicting them the runner's (pt_predict); this file only presents them.
  */
 #include <getopt.h>
 #include <math.h>
@@ -13,10 +15,11 @@
 
 #include "cli/cli.h"
 #include "exporters.h"
+#include "runner/runner.h"
 
 /* ------------------------------------------------------------------ text */
 
-static double unit_div(int64_t scale, const char **name)
+double pt_unit_div(int64_t scale, const char **name)
 {
 	if (scale >= 10000000000LL) {
 		*name = "s";
@@ -50,6 +53,44 @@ static void pct(FILE *out, double x)
 		fprintf(out, " %7.2f%%", 100 * x);
 }
 
+static void idle_row(FILE *out, const char *name, int64_t bubble, const int64_t *phase, const int64_t *cause,
+		     double div)
+{
+	fprintf(out, "%-6s", name);
+	cell(out, bubble, div);
+	for (int k = 0; k < 3; k++)
+		cell(out, phase[k], div);
+	for (int k = 0; k < 3; k++)
+		cell(out, cause[k], div);
+	fprintf(out, "\n");
+}
+
+/* The bubble split by plan phase and by what it waited for. */
+static void print_idle(const pt_metrics *m, double div, const char *u, FILE *out)
+{
+	fprintf(out, "\nidle: each rank's bubble by the phase of the op that ends each gap, and by what it waited\n"
+		     "for: a message in transfer (comm), a message not yet sent (dependency), or nothing\n"
+		     "recorded (other); times in %s\n",
+		u);
+	fprintf(out, "%-6s %10s %10s %10s %10s %10s %10s %10s\n", "rank", "bubble", "warm-up", "steady", "cool-down",
+		"comm", "dependency", "other");
+	int64_t bubble = 0;
+	for (int i = 0; i < m->nranks; i++) {
+		const pt_rank_metrics *r = &m->rank[i];
+		char name[16];
+		snprintf(name, sizeof name, "r%d", r->rank);
+		if (r->has_idle) {
+			idle_row(out, name, r->bubble, r->idle_phase, r->idle_cause, div);
+			bubble += r->bubble;
+		} else {
+			fprintf(out, "%-6s", name);
+			cell(out, r->bubble, div);
+			fprintf(out, "   (no plan: no breakdown)\n");
+		}
+	}
+	idle_row(out, "total", bubble, m->idle_phase, m->idle_cause, div);
+}
+
 static const char *meta_or(pt_trace *t, const char *k, const char *def)
 {
 	const char *v = pt_trace_meta(t, k);
@@ -60,7 +101,7 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 {
 	const char *u;
 	int64_t window = m->win_end - m->win_start;
-	double div = unit_div(window, &u);
+	double div = pt_unit_div(window, &u);
 	fprintf(out, "%s \xc2\xb7 %d ranks \xc2\xb7 %s microbatches \xc2\xb7 %s backend \xc2\xb7 %s comm \xc2\xb7 %s\n",
 		meta_or(t, "schedule", "?"), m->nranks, meta_or(t, "microbatches", "?"), meta_or(t, "backend", "?"),
 		meta_or(t, "comm_mode", "?"), pt_trace_path(t));
@@ -79,8 +120,27 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 	const char *formula = pt_trace_meta(t, "theory.bubble_formula");
 	if (formula)
 		fprintf(out, "theory: bubble per rank %s\n", formula);
+	if (m->has_sim) {
+		fprintf(out, "sim:    makespan %.3f %s, bubble ratio %.2f%% when this plan is re-simulated with costs\n"
+			     "        calibrated on this trace:",
+			(double)m->sim_makespan / div, u, 100 * m->sim_bubble_ratio);
+		for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+			if (m->sim_op[k] >= 0)
+				fprintf(out, " %s=%.3f %s", pt_kind_name(k), (double)m->sim_op[k] / div, u);
+		if (m->sim_derived[0])
+			fprintf(out, " (derived: %s)", m->sim_derived);
+		if (m->sim_latency || m->sim_bandwidth > 0) {
+			fprintf(out, "\n        link latency %.3f us, bandwidth ", (double)m->sim_latency / 1e3);
+			if (m->sim_bandwidth > 0)
+				fprintf(out, "%.4g GB/s", m->sim_bandwidth / 1e9);
+			else
+				fprintf(out, "unlimited");
+		} else
+			fprintf(out, ", free links");
+		fprintf(out, "\n");
+	}
 	fprintf(out, "\ntimes in %s\n", u);
-	fprintf(out, "%-6s %10s %10s %10s %10s %10s %10s %8s %5s %6s\n", "rank", "busy", "bubble", "theory",
+	fprintf(out, "%-6s %10s %10s %10s %10s %10s %10s %10s %8s %5s %6s\n", "rank", "busy", "bubble", "theory", "sim",
 		"span-bub", "comm", "exposed", "overlap", "peak", "theory");
 	for (int i = 0; i < m->nranks; i++) {
 		const pt_rank_metrics *r = &m->rank[i];
@@ -90,6 +150,7 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 		cell(out, r->busy, div);
 		cell(out, r->bubble, div);
 		cell(out, r->theory_bubble, div);
+		cell(out, r->sim_bubble, div);
 		cell(out, r->span_bubble, div);
 		cell(out, r->comm, div);
 		cell(out, r->exposed, div);
@@ -107,6 +168,10 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 	for (int i = 0; i < m->nranks; i++)
 		tsum = tsum >= 0 && m->rank[i].theory_bubble >= 0 ? tsum + m->rank[i].theory_bubble : -1;
 	cell(out, m->nranks ? tsum : -1, div);
+	int64_t ssum = 0;
+	for (int i = 0; i < m->nranks; i++)
+		ssum = ssum >= 0 && m->rank[i].sim_bubble >= 0 ? ssum + m->rank[i].sim_bubble : -1;
+	cell(out, m->nranks ? ssum : -1, div);
 	int64_t span = 0;
 	for (int i = 0; i < m->nranks; i++)
 		span += m->rank[i].span_bubble;
@@ -115,6 +180,8 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 	cell(out, m->exposed, div);
 	pct(out, m->overlap_ratio);
 	fprintf(out, "\n");
+	if (m->has_idle)
+		print_idle(m, div, u, out);
 	return ferror(out) ? PT_EIO : 0;
 }
 
@@ -177,14 +244,60 @@ static void jmeta_str(yajl_gen g, pt_trace *t, const char *k)
 
 static void print_cb(void *ctx, const char *s, size_t n) { fwrite(s, 1, n, (FILE *)ctx); }
 
-int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
+/* {"warmup_ns": …, …, "other_ns": …} */
+static void jidle(yajl_gen g, const char *k, int have, const int64_t *phase, const int64_t *cause)
+{
+	jstr(g, k);
+	if (!have) {
+		yajl_gen_null(g);
+		return;
+	}
+	yajl_gen_map_open(g);
+	jint(g, "warmup_ns", phase[PT_WARMUP]);
+	jint(g, "steady_ns", phase[PT_STEADY]);
+	jint(g, "cooldown_ns", phase[PT_COOLDOWN]);
+	jint(g, "comm_wait_ns", cause[PT_IDLE_COMM]);
+	jint(g, "dependency_ns", cause[PT_IDLE_DEP]);
+	jint(g, "other_ns", cause[PT_IDLE_OTHER]);
+	yajl_gen_map_close(g);
+}
+
+static void jsim(yajl_gen g, const pt_metrics *m)
+{
+	jstr(g, "sim");
+	if (!m->has_sim) {
+		yajl_gen_null(g);
+		return;
+	}
+	yajl_gen_map_open(g);
+	jint(g, "makespan_ns", m->sim_makespan);
+	jnum(g, "bubble_ratio", m->sim_bubble_ratio);
+	jstr(g, "cost_ns");
+	yajl_gen_map_open(g);
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		jint_or_null(g, pt_kind_name(k), m->sim_op[k]);
+	yajl_gen_map_close(g);
+	jint(g, "latency_ns", m->sim_latency);
+	jnum(g, "bandwidth_Bps", m->sim_bandwidth);
+	jstr(g, "derived");
+	jstr(g, m->sim_derived);
+	yajl_gen_map_close(g);
+}
+
+static yajl_gen json_open(FILE *out)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
 	if (!g)
-		return PT_ENOMEM;
+		return NULL;
 	yajl_gen_config(g, yajl_gen_beautify, 1);
 	yajl_gen_config(g, yajl_gen_indent_string, "  ");
 	yajl_gen_config(g, yajl_gen_print_callback, print_cb, out);
+	return g;
+}
+
+/* One trace's object. */
+static void json_trace(yajl_gen g, pt_trace *t, const pt_metrics *m)
+{
 	yajl_gen_map_open(g);
 	jstr(g, "trace");
 	jstr(g, pt_trace_path(t));
@@ -222,6 +335,8 @@ int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
 		jint(g, "comm_events", r->ncomm);
 		jint_or_null(g, "theory_bubble_ns", r->theory_bubble);
 		jint_or_null(g, "theory_peak_activations", r->theory_peak);
+		jint_or_null(g, "sim_bubble_ns", r->sim_bubble);
+		jidle(g, "idle", r->has_idle, r->idle_phase, r->idle_cause);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
@@ -232,6 +347,32 @@ int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
 	jnum(g, "bubble_ratio", m->theory_bubble_ratio);
 	jint_or_null(g, "peak_activations", m->theory_peak);
 	yajl_gen_map_close(g);
+	jidle(g, "idle", m->has_idle, m->idle_phase, m->idle_cause);
+	jsim(g, m);
+	yajl_gen_map_close(g);
+}
+
+int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
+{
+	yajl_gen g = json_open(out);
+	if (!g)
+		return PT_ENOMEM;
+	json_trace(g, t, m);
+	yajl_gen_free(g);
+	return ferror(out) ? PT_EIO : 0;
+}
+
+int pt_metrics_compare_json(pt_trace *const *t, pt_metrics *const *m, int n, FILE *out)
+{
+	yajl_gen g = json_open(out);
+	if (!g)
+		return PT_ENOMEM;
+	yajl_gen_map_open(g);
+	jstr(g, "traces");
+	yajl_gen_array_open(g);
+	for (int i = 0; i < n; i++)
+		json_trace(g, t[i], m[i]);
+	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	yajl_gen_free(g);
 	return ferror(out) ? PT_EIO : 0;
@@ -241,46 +382,106 @@ int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
 
 static void help(void)
 {
-	printf("usage: pipetrace stats [--json] TRACE.db\n\n"
+	printf("usage: pipetrace stats [--json] [--no-sim] TRACE.db [TRACE.db ...]\n\n"
 	       "Per-rank busy time, bubble (idle compute time over the global window), span bubble\n"
 	       "(over the rank's own span), communication time, exposed communication, overlap (share\n"
 	       "of communication hidden under compute) and peak in-flight activations, with the\n"
-	       "schedule's analytic values beside them. docs/metrics.md defines each figure.\n\n"
+	       "schedule's analytic values beside them; the bubble split by phase (warm-up, steady,\n"
+	       "cool-down) and by what it waited for (communication, a dependency); and what the sim\n"
+	       "predicts when it re-runs the trace's plan with costs calibrated on the trace.\n"
+	       "With several traces, one comparison table (e.g. dualpipe vs 1f1b vs zb1p).\n"
+	       "docs/metrics.md defines each figure.\n\n"
 	       "Options:\n"
-	       "      --json     one JSON object (the baseline format of `pipetrace check`)\n"
+	       "      --json     one JSON object (the baseline format of `pipetrace check`); with\n"
+	       "                 several traces, {\"traces\": [one object per trace]}\n"
+	       "      --no-sim   skip the sim's prediction (it reads and re-simulates the whole plan)\n"
 	       "  -h, --help     this help\n\n"
 	       "Exit status: 0 ok, 1 failure, 2 bad usage or a file that is not a pipetrace trace.\n");
 }
 
+/* Put the sim's prediction beside the measurement, when the trace holds a
+ * plan to re-simulate. A trace without one gets none, silently; a plan that
+ * cannot be re-simulated gets a warning and no prediction. */
+static void add_sim(pt_trace *t, pt_metrics *m)
+{
+	pt_rank_info ri;
+	pt_op *ops = NULL;
+	size_t n = 0;
+	if (pt_trace_nranks(t) < 1 || pt_trace_rank_at(t, 0, &ri) || pt_trace_plan(t, ri.rank, &ops, &n) || !n) {
+		free(ops);
+		return;
+	}
+	free(ops);
+	pt_prediction *pr;
+	if (pt_predict(t, &pr)) {
+		pt_log(PT_LOG_WARN, "%s: no sim prediction (see above)", pt_trace_path(t));
+		return;
+	}
+	m->has_sim = 1;
+	m->sim_makespan = pr->makespan;
+	m->sim_bubble_ratio = pr->bubble_ratio;
+	const int64_t op[] = {[PT_OP_F] = pr->cost.f, [PT_OP_B] = pr->cost.b, [PT_OP_I] = pr->cost.i,
+			      [PT_OP_W] = pr->cost.w, [PT_OP_FB] = pr->cost.fb};
+	memcpy(m->sim_op, op, sizeof op);
+	m->sim_latency = pr->cost.latency;
+	m->sim_bandwidth = pr->cost.bandwidth;
+	size_t len = 0;
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		if (pr->calib.derived & (1u << k))
+			len += (size_t)snprintf(m->sim_derived + len, sizeof m->sim_derived - len, "%s%s", len ? " " : "",
+						pt_kind_name(k));
+	for (int i = 0; i < m->nranks && i < pr->nranks; i++)
+		m->rank[i].sim_bubble = m->rank[i].rank == i ? pr->bubble[i] : -1;
+	pt_prediction_destroy(pr);
+}
+
 int cmd_stats(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	int json = 0, c;
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+						 {"no-sim", no_argument, NULL, 's'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	int json = 0, sim = 1, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
+		case 's': sim = 0; break;
 		case 'h': help(); return CLI_OK;
 		default: return cli_usage("stats", "unknown option");
 		}
 	}
 	if (optind >= argc)
 		return cli_usage("stats", "which trace? e.g. pipetrace stats trace.db");
-	if (argc - optind > 1)
-		return cli_usage("stats", "one trace at a time (got %d)", argc - optind);
-	pt_trace *t;
-	int err = pt_trace_open(argv[optind], &t);
-	if (err)
-		return cli_status(err);
-	pt_metrics *m;
-	err = pt_metrics_compute(t, &m);
+	int n = argc - optind, err = 0;
+	pt_trace **t = calloc((size_t)n, sizeof *t);
+	pt_metrics **m = calloc((size_t)n, sizeof *m);
+	if (!t || !m)
+		err = PT_ENOMEM;
+	for (int i = 0; i < n && !err; i++) {
+		if (n > 1 && cli_isatty(stderr))
+			fprintf(stderr, "\rreading %d/%d: %s\033[K", i + 1, n, argv[optind + i]);
+		err = pt_trace_open(argv[optind + i], &t[i]);
+		if (!err)
+			err = pt_metrics_compute(t[i], &m[i]);
+		if (!err && sim)
+			add_sim(t[i], m[i]);
+	}
+	if (n > 1 && cli_isatty(stderr))
+		fprintf(stderr, "\r\033[K");
 	if (!err) {
-		err = json ? pt_metrics_print_json(t, m, stdout) : pt_metrics_print_text(t, m, stdout);
+		if (n == 1)
+			err = json ? pt_metrics_print_json(t[0], m[0], stdout) : pt_metrics_print_text(t[0], m[0], stdout);
+		else
+			err = json ? pt_metrics_compare_json(t, m, n, stdout) : pt_metrics_compare_text(t, m, n, stdout);
 		if (!err && fflush(stdout))
 			err = PT_EIO;
-		pt_metrics_destroy(m);
 	}
-	pt_trace_close(t);
+	for (int i = 0; t && m && i < n; i++) {
+		pt_metrics_destroy(m[i]);
+		pt_trace_close(t[i]);
+	}
+	free(t);
+	free(m);
 	return cli_status(err);
 }

@@ -29,3 +29,14 @@ for mode in flush overlap; do
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
 printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
+
+say "The CI gate: pipetrace check $D/trace.db --baseline $D/stats.json (the run against its own baseline)"
+"$PT" check "$D/trace.db" --baseline "$D/stats.json" --junit "$D/check.xml" --markdown "$D/check.md"
+
+say "Choosing a schedule: ZB-H1 and 1F1B on the costs measured on the overlap run, beside DualPipe"
+for s in zb1p 1f1b; do
+	"$PT" run -s $s -p 8 -n 20 --comm overlap --cost-from "$D/trace-overlap.db" \
+		-o "$D/whatif-$s.db" --force --quiet
+done
+"$PT" stats "$D/trace-overlap.db" "$D/whatif-zb1p.db" "$D/whatif-1f1b.db"
+printf '\nWritten: %s/check.xml, %s/check.md, %s/whatif-zb1p.db, %s/whatif-1f1b.db\n' "$D" "$D" "$D" "$D"

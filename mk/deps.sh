@@ -2,7 +2,7 @@
 # Install the Debian packages a make target needs, and only those missing.
 #
 #   mk/deps.sh build     compiler, SQLite, yajl: what `make` needs
-#   mk/deps.sh test      build + cmocka, sqlite3 shell, protoc, python3, OpenMPI
+#   mk/deps.sh test      build + cmocka, sqlite3 shell, protoc, python3, OpenMPI, xmllint
 #   mk/deps.sh browser   Chromium and Node.js, for the HTML report's browser tests
 #
 # Runs `apt-get update` at most once per call, and only when something is
@@ -11,7 +11,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libsqlite3-dev libyajl-dev"
-pkgs_test="$pkgs_build libcmocka-dev sqlite3 protobuf-compiler python3 libopenmpi-dev openmpi-bin"
+pkgs_test="$pkgs_build libcmocka-dev sqlite3 protobuf-compiler python3 libopenmpi-dev openmpi-bin libxml2-utils"
 pkgs_browser="chromium nodejs npm"
 
 want=""

@@ -43,4 +43,43 @@ int plan_opt(struct plan_opts *o, int c, const char *arg);
  * Messages go through the log; returns a PT_E* code. */
 int plan_build(const char *cmd, const struct plan_opts *o, pt_plan **out);
 
+/* The cost options of `run` (cmd_cost.c): --cost, --link, --cost-from. */
+struct cost_opts {
+	pt_cost given;	      /* values typed with --cost and --link ... */
+	unsigned set;	      /* ... which of them (private bits) */
+	const char *from;     /* --cost-from TRACE */
+	pt_calib calib;	      /* cost_resolve: how the costs were calibrated */
+	int bytes_from;	      /* cost_resolve took the message size from the trace */
+	const char *link_note; /* cost_resolve: how a half-given link was completed */
+};
+
+#define COST_LONGOPTS                                                                                                  \
+	{"cost", required_argument, NULL, 2002}, {"link", required_argument, NULL, 2003},                          \
+		{"cost-from", required_argument, NULL, 2004}
+
+#define COST_HELP                                                                                                      \
+	"      --cost LIST         op durations, default F=1ms,B=2ms,I=1ms,W=1ms,FB=3ms\n"                              \
+	"                          (B is a full backward, I input-only, FB an overlapped pair)\n"                      \
+	"      --link LIST         latency=DURATION,bandwidth=RATE for every link, e.g.\n"                             \
+	"                          latency=5us,bandwidth=50GB/s (default: free)\n"                                     \
+	"      --cost-from TRACE   the op durations (each kind's median) and the link (fitted on the\n"                \
+	"                          messages) of a recorded run, and its message size unless\n"                         \
+	"                          --activation-bytes says; --cost and --link then change single\n"                    \
+	"                          values of them (a what-if). docs/cli.md says how they are fitted\n"
+
+/* Handle one getopt result if it is a cost option: 1 handled, 0 not ours,
+ * -1 bad value (message printed). */
+int cost_opt(struct cost_opts *o, int c, const char *arg);
+
+/* The costs to simulate with: the defaults, or those calibrated on
+ * --cost-from, then the values given. *bytes < 0 (no --activation-bytes)
+ * takes the calibration trace's message size, else 0. PT_E* codes of
+ * opening and calibrating (logged, naming the file). */
+int cost_resolve(struct cost_opts *o, pt_cost *cost, int64_t *bytes);
+
+/* Once the plan is built: refuse (PT_EINVAL, logged) a compute kind the plan
+ * needs that the calibration trace could not give nor --cost did; unless
+ * quiet, print where each cost came from. */
+int cost_check(const struct cost_opts *o, const pt_plan *plan, const pt_cost *cost, int64_t bytes, int quiet);
+
 #endif

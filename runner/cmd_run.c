@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli/cli.h"
 #include "cmd.h"
@@ -25,43 +24,11 @@ static void help(void)
 	       "      --comm MODE         flush (default): post each batch before the next compute op\n"
 	       "                          and wait for all of it, as DeepSeek's DualPipe does;\n"
 	       "                          overlap: receive early, wait only for inputs, never block on sends\n"
-	       "      --cost LIST         op durations, default F=1ms,B=2ms,I=1ms,W=1ms,FB=3ms\n"
-	       "                          (B is a full backward, I input-only, FB an overlapped pair)\n"
-	       "      --link LIST         latency=DURATION,bandwidth=RATE for every link, e.g.\n"
-	       "                          latency=5us,bandwidth=50GB/s (default: free)\n"
+	       COST_HELP
 	       "  -q, --quiet             print nothing on success\n"
 	       "  -h, --help              this help\n\n"
 	       "Exit status: 0 recorded, 1 failure, 2 bad parameters or input. Nothing is left at FILE\n"
 	       "unless the whole run was recorded.\n");
-}
-
-static int cost_kv(void *ctx, const char *k, const char *v)
-{
-	pt_cost *c = ctx;
-	int64_t *dst = !strcasecmp(k, "F")    ? &c->f
-		       : !strcasecmp(k, "B")  ? &c->b
-		       : !strcasecmp(k, "I")  ? &c->i
-		       : !strcasecmp(k, "W")  ? &c->w
-		       : !strcasecmp(k, "FB") ? &c->fb
-					      : NULL;
-	if (!dst) {
-		fprintf(stderr, "pipetrace run: --cost: unknown op '%s' (F, B, I, W, FB)\n", k);
-		return -1;
-	}
-	char what[32];
-	snprintf(what, sizeof what, "--cost %s", k);
-	return cli_parse_duration(what, v, dst);
-}
-
-static int link_kv(void *ctx, const char *k, const char *v)
-{
-	pt_cost *c = ctx;
-	if (!strcasecmp(k, "latency"))
-		return cli_parse_duration("--link latency", v, &c->latency);
-	if (!strcasecmp(k, "bandwidth"))
-		return cli_parse_bandwidth("--link bandwidth", v, &c->bandwidth);
-	fprintf(stderr, "pipetrace run: --link: unknown key '%s' (latency, bandwidth)\n", k);
-	return -1;
 }
 
 int cmd_run(int argc, char **argv)
@@ -71,18 +38,22 @@ int cmd_run(int argc, char **argv)
 						 {"output", required_argument, NULL, 'o'},
 						 {"force", no_argument, NULL, 'f'},
 						 {"comm", required_argument, NULL, 2001},
-						 {"cost", required_argument, NULL, 2002},
-						 {"link", required_argument, NULL, 2003},
+						 COST_LONGOPTS,
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	struct plan_opts po = {0};
 	const char *backend = "sim", *output = "trace.db";
-	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, c;
-	pt_cost cost = pt_cost_default();
+	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, bytes_given = 0, c;
+	pt_cost cost;
+	struct cost_opts co;
+	memset(&co, 0, sizeof co);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:p:n:b:o:fqh", longopts, NULL)) != -1) {
+		bytes_given |= c == 1004;
 		int h = plan_opt(&po, c, optarg);
+		if (!h)
+			h = cost_opt(&co, c, optarg);
 		if (h < 0)
 			return CLI_USAGE;
 		if (h)
@@ -97,22 +68,6 @@ int cmd_run(int argc, char **argv)
 			if (comm < 0)
 				return cli_usage("run", "--comm must be flush or overlap, not '%s'", optarg);
 			break;
-		case 2002: {
-			char *list = strdup(optarg);
-			int bad = !list || cli_each_kv("--cost", list, cost_kv, &cost);
-			free(list);
-			if (bad)
-				return CLI_USAGE;
-			break;
-		}
-		case 2003: {
-			char *list = strdup(optarg);
-			int bad = !list || cli_each_kv("--link", list, link_kv, &cost);
-			free(list);
-			if (bad)
-				return CLI_USAGE;
-			break;
-		}
 		case 'h': help(); return CLI_OK;
 		default: return cli_usage("run", "unknown option");
 		}
@@ -128,7 +83,13 @@ int cmd_run(int argc, char **argv)
 	pt_plan *plan = NULL;
 	pt_sim *sim = NULL;
 	pt_rec *rec = NULL;
-	int err = plan_build("run", &po, &plan);
+	if (!bytes_given)
+		po.bytes = -1;
+	int err = cost_resolve(&co, &cost, &po.bytes);
+	if (!err)
+		err = plan_build("run", &po, &plan);
+	if (!err)
+		err = cost_check(&co, plan, &cost, po.bytes, quiet);
 	if (!err)
 		err = pt_sim_run(plan, &cost, comm, &sim);
 	if (!err) {
@@ -143,6 +104,8 @@ int cmd_run(int argc, char **argv)
 				    .plan_source = po.plan_csv};
 		err = pt_run_begin(rec, plan, &info);
 	}
+	if (!err && co.from)
+		err = pt_rec_meta(rec, "cost.from", co.from);
 	if (!err)
 		err = pt_sim_emit(sim, rec);
 	if (!err) {

@@ -7,7 +7,9 @@
  * Generators build plans from a schedule's rules (spec/dualpipe.md,
  * spec/schedules.md); every plan is validated before anything runs it.
  * Executors (the sim backend here, cpu and cuda later) walk a plan and hand
- * events to libtrace. The runner never reads a trace back.
+ * events to libtrace. The runner reads a trace back only to calibrate its
+ * cost model on a measured run and to re-simulate a recorded plan
+ * (calibrate.c, predict.c), and then only through libtrace's reader.
  */
 #ifndef PT_RUNNER_H
 #define PT_RUNNER_H
@@ -185,6 +187,64 @@ void pt_sim_destroy(pt_sim *sim);
 
 /* Record a finished simulation into rec: streams, events. */
 int pt_sim_emit(const pt_sim *sim, pt_rec *rec);
+
+/* ----------------------------------------------- calibration, prediction */
+
+/* How a cost model was measured (pt_cost_calibrate). */
+typedef struct pt_calib {
+	int64_t nops[PT_OP_FB + 1]; /* ops measured per kind ([PT_OP_F] .. [PT_OP_FB]) */
+	unsigned derived;	    /* bit (1 << kind): derived from other kinds, not measured */
+	unsigned missing;	    /* bit (1 << kind): neither measured nor derivable (cost -1) */
+	int64_t nmsgs;		    /* messages the link fit used */
+	int nsizes;		    /* distinct message sizes among them */
+	int64_t nqueued;	    /* transfers seen waiting for their link (one size only) */
+	int64_t msg_bytes, msg_dur; /* one size only: that size and its median duration */
+	const char *link_method;    /* static text: how latency and bandwidth were fitted */
+} pt_calib;
+
+/*
+ * Measure a cost model on a recorded run, through the reader: each compute
+ * kind's median op duration; kinds not executed derived where sound (B = I+W
+ * or FB-F, I = B-W or B/2, W = B-I or B/2, F = FB-B, FB = F+B) or set to -1
+ * and flagged missing; the link from the messages' transfers (each message
+ * once, from its sender's row): with one message size, the wire time is the
+ * median spacing of transfers that queued behind another on their link and
+ * the rest of the median duration is latency (all latency when none
+ * queued); with several sizes, a least-squares line through each size's
+ * median duration (intercept latency, slope 1/bandwidth). PT_EINVAL (logged,
+ * naming the file) when the trace has no compute ops; PT_ENOMEM; reader errors.
+ */
+int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info);
+
+/* The compute kinds a plan uses: bit (1 << kind). */
+unsigned pt_plan_kinds(const pt_plan *plan);
+
+/*
+ * Rebuild the plan a trace recorded (meta, chunks and plan tables), and
+ * validate it. PT_ENOTSUP (logged) when the trace holds no plan or does not
+ * describe its layout; PT_EPLAN when the stored plan is invalid.
+ */
+int pt_plan_from_trace(pt_trace *t, pt_plan **out);
+
+/* What the sim predicts for a recorded run (pt_predict). */
+typedef struct pt_prediction {
+	pt_cost cost;	 /* calibrated on the trace */
+	pt_calib calib;
+	int comm_mode;	 /* the trace's */
+	int64_t makespan; /* the predicted window */
+	int nranks;
+	int64_t *busy, *bubble; /* [rank], as docs/metrics.md defines them */
+	double bubble_ratio;
+} pt_prediction;
+
+/*
+ * Calibrate costs on the trace, re-simulate its own plan in memory in its
+ * communication mode, and measure the result. PT_ENOTSUP (logged) when the
+ * trace has no plan, or its plan uses a kind it recorded no op of; the
+ * errors of pt_cost_calibrate, pt_plan_from_trace and pt_sim_run otherwise.
+ */
+int pt_predict(pt_trace *t, pt_prediction **out);
+void pt_prediction_destroy(pt_prediction *pr);
 
 /* -------------------------------------------------------------- theory */
 

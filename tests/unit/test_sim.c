@@ -6,45 +6,20 @@
  * determinism, link costs against hand-computed timings, and the metrics of
  * hand-built traces (unions, overlap, activity on communication streams).
  */
-#include "testutil.h"
-
-#include "exporters/exporters.h"
-#include "runner/runner.h"
+#include "tu_sim.h"
 
 /* plan -> sim -> trace.db -> metrics */
 static pt_metrics *measure(const pt_plan *p, const pt_cost *cost, int mode, const char *name)
 {
 	char path[512];
-	tu_path(path, sizeof path, name);
-	pt_sim *sim = NULL;
-	tu_log_reset();
-	if (pt_sim_run(p, cost, mode, &sim))
-		fail_msg("%s: sim failed:\n%s", p->name, tu_log_buf);
-	pt_rec *rec;
-	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
-	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
-	pt_run_info info = {.backend = "sim", .comm_mode = mode, .cost = cost};
-	assert_int_equal(pt_run_begin(rec, p, &info), 0);
-	assert_int_equal(pt_sim_emit(sim, rec), 0);
-	assert_int_equal(pt_rec_close(rec), 0);
-	pt_sim_destroy(sim);
+	tu_record_sim(p, cost, mode, name, path, sizeof path);
 	pt_trace *t;
-	assert_int_equal(pt_trace_open(path, &t), 0);
-	pt_metrics *m;
-	assert_int_equal(pt_metrics_compute(t, &m), 0);
+	pt_metrics *m = tu_metrics(path, &t);
 	pt_trace_close(t);
 	return m;
 }
 
-static pt_plan *make(int sched, int P, int N)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	if (pt_plan_create(&pp, &p))
-		fail_msg("%s P=%d N=%d:\n%s", pt_sched_name(sched), P, N, tu_log_buf);
-	return p;
-}
+static pt_plan *make(int sched, int P, int N) { return tu_plan(sched, P, N, 0); }
 
 /* Every rank's bubble is the formula's and the peak activations the spec's. */
 static void check_formula(int sched, int P, int N, int mode, int64_t want_bubble, const int *want_peak)
@@ -274,13 +249,7 @@ static void test_metrics_by_hand(void **state)
 	(void)state;
 	char path[512];
 	tu_path(path, sizeof path, "hand.db");
-	pt_rec *rec;
-	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
-	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
-	for (int r = 0; r < 2; r++) {
-		pt_rank_info ri = {.rank = r, .device = -1, .theory_bubble_ns = -1, .theory_peak_act = -1};
-		assert_int_equal(pt_rec_rank(rec, &ri), 0);
-	}
+	pt_rec *rec = tu_hand_create(path, 2);
 	assert_int_equal(pt_rec_stream(rec, 0, 27, PT_STREAM_COMM, "deepep"), 0);
 	pt_tbuf *b = pt_rec_thread(rec);
 	struct {
@@ -297,22 +266,12 @@ static void test_metrics_by_hand(void **state)
 		{1, PT_OP_F, 0, 40, 50},
 	};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
-		pt_event e;
-		memset(&e, 0, sizeof e);
-		e.rank = evs[i].rank;
-		e.stream = evs[i].stream;
-		e.step = -1;
-		e.device = -1;
-		e.op = pt_op_make(evs[i].kind, 0, 0);
-		e.start_ns = e.posted_ns = evs[i].s;
-		e.end_ns = evs[i].e;
+		pt_event e = tu_event(evs[i].rank, evs[i].stream, evs[i].kind, evs[i].s, evs[i].e);
 		pt_emit(b, &e);
 	}
 	assert_int_equal(pt_rec_close(rec), 0);
 	pt_trace *t;
-	assert_int_equal(pt_trace_open(path, &t), 0);
-	pt_metrics *m;
-	assert_int_equal(pt_metrics_compute(t, &m), 0);
+	pt_metrics *m = tu_metrics(path, &t);
 	const pt_rank_metrics *r0 = &m->rank[0];
 	assert_int_equal(r0->busy, 15 + 3);
 	assert_int_equal(r0->comm, 18);

@@ -13,16 +13,7 @@
 
 static pt_event ev_make(int rank, uint32_t stream, int kind, int64_t s, int64_t e)
 {
-	pt_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.rank = rank;
-	ev.stream = stream;
-	ev.step = -1;
-	ev.device = -1;
-	ev.op = pt_op_make(kind, 0, 0);
-	ev.start_ns = ev.posted_ns = s;
-	ev.end_ns = e;
-	return ev;
+	return tu_event(rank, stream, kind, s, e);
 }
 
 static void write_small_trace(const char *path)

@@ -117,6 +117,22 @@ static inline char *tu_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* An event of kind on (rank, stream) over [start, end), outside any plan
+ * (step -1, no device); callers set what else they need before pt_emit. */
+static inline pt_event tu_event(int rank, uint32_t stream, int kind, int64_t start, int64_t end)
+{
+	pt_event e;
+	memset(&e, 0, sizeof e);
+	e.rank = rank;
+	e.stream = stream;
+	e.step = -1;
+	e.device = -1;
+	e.op = pt_op_make(kind, 0, 0);
+	e.start_ns = e.posted_ns = start;
+	e.end_ns = end;
+	return e;
+}
+
 static inline void tu_tmp_cleanup(void)
 {
 	if (tu_dir[0]) {

@@ -1,0 +1,307 @@
+/*
+ * exporters/idle.c — the idle breakdown of docs/metrics.md: each gap of a
+ * rank's compute union is put in the plan phase of the op that ends it and
+ * split, instant by instant, into waiting on a dependency (a message the op
+ * waited for had not been sent yet), waiting on communication (it had been
+ * sent, it had not arrived) and other (everything it waited for was there).
+ * What an op waits for comes from the plan and the run's communication mode:
+ * in flush mode the batches posted since the previous compute op, in overlap
+ * mode the receives of its own inputs. "Sent" is when the sender posted the
+ * message, "done" when the message completed on this rank. The rank's own
+ * rows give both, except for a transfer that may have queued behind the
+ * previous one on its link: its sender's row says when it was posted. Memory
+ * is one rank's plan, messages and gaps at a time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "idle.h"
+
+/* A receive as recorded: from whom and which, where in the plan, the transfer. */
+struct idle_recv {
+	int64_t peer, seq;
+	size_t step;
+	int64_t start, end;
+	int queued; /* it may have waited for the previous transfer on its link */
+};
+
+/* [a, b) idle, ended by plan step `step` (-1: an unplanned event) in `phase`;
+ * lead: the gap before the first compute event, whose start is the window's. */
+struct idle_gap {
+	int64_t a, b;
+	int64_t step;
+	int phase, lead;
+};
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : 64;
+	void *p = realloc(*v, c * size);
+	if (!p)
+		return PT_ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
+int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir)
+{
+	memset(ir, 0, sizeof *ir);
+	ir->rank = rank;
+	ir->flush = flush;
+	int err = pt_trace_plan(t, rank, &ir->ops, &ir->n);
+	if (err || !ir->n)
+		goto out;
+	ir->sent = malloc(ir->n * sizeof *ir->sent);
+	ir->done = malloc(ir->n * sizeof *ir->done);
+	if (!ir->sent || !ir->done) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ir->n; i++)
+		ir->sent[i] = ir->done[i] = -1;
+	ir->have = 1;
+	ir->last_phase = PT_WARMUP;
+out:
+	if (err || !ir->have)
+		idle_release(ir);
+	return err;
+}
+
+void idle_release(struct idle_rank *ir)
+{
+	free(ir->ops);
+	free(ir->sent);
+	free(ir->done);
+	free(ir->rv);
+	free(ir->gap);
+	memset(ir, 0, sizeof *ir);
+}
+
+static int planned(const struct idle_rank *ir, const pt_event *ev)
+{
+	return ev->step >= 0 && (size_t)ev->step < ir->n && ir->ops[ev->step].kind == ev->op.kind;
+}
+
+void idle_message(struct idle_rank *ir, const pt_event *ev)
+{
+	if (!ir->have || !planned(ir, ev))
+		return;
+	size_t i = (size_t)ev->step;
+	if (ev->op.kind == PT_OP_SEND) {
+		ir->sent[i] = ev->posted_ns;
+		ir->done[i] = ev->end_ns;
+		return;
+	}
+	ir->sent[i] = ev->start_ns; /* unless it queued: see idle_end_rank */
+	ir->done[i] = max64(ev->posted_ns, ev->end_ns);
+	if (!ir->err && !(ir->err = grow((void **)&ir->rv, &ir->caprv, ir->nrv, sizeof *ir->rv)))
+		ir->rv[ir->nrv++] = (struct idle_recv){ev->op.peer, ev->op.seq, i, ev->start_ns, ev->end_ns, 0};
+}
+
+static int phase_of(const struct idle_rank *ir, int64_t step)
+{
+	int ph = step >= 0 ? ir->ops[step].phase : ir->last_phase;
+	return ph <= PT_COOLDOWN ? ph : PT_STEADY;
+}
+
+void idle_compute(struct idle_rank *ir, const pt_event *ev, int gap, int64_t a, int first)
+{
+	if (!ir->have)
+		return;
+	int64_t step = planned(ir, ev) && pt_kind_is_compute(ev->op.kind) ? ev->step : -1;
+	if ((gap || first) && !ir->err &&
+	    !(ir->err = grow((void **)&ir->gap, &ir->capgap, ir->ngap, sizeof *ir->gap)))
+		ir->gap[ir->ngap++] = (struct idle_gap){a, ev->start_ns, step, phase_of(ir, step), first};
+	if (step >= 0)
+		ir->last_phase = phase_of(ir, step);
+}
+
+static int cmp_recv(const void *a, const void *b)
+{
+	const struct idle_recv *x = a, *y = b;
+	if (x->peer != y->peer)
+		return x->peer < y->peer ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* A transfer that began while the previous one on its link (the previous
+ * receive from that sender) was under way may have waited for the link:
+ * only its sender knows when it was posted. Read those senders' messages. */
+static int sender_times(pt_trace *t, struct idle_rank *ir)
+{
+	struct idle_recv *rv = ir->rv;
+	size_t n = ir->nrv;
+	qsort(rv, n, sizeof *rv, cmp_recv);
+	int err = 0;
+	for (size_t lo = 0, hi; !err && lo < n; lo = hi) {
+		int any = 0;
+		for (hi = lo; hi < n && rv[hi].peer == rv[lo].peer; hi++) {
+			const struct idle_recv *p = hi > lo ? &rv[hi - 1] : NULL;
+			rv[hi].queued = p && p->seq == rv[hi].seq - 1 && p->start < rv[hi].start && rv[hi].start <= p->end;
+			any |= rv[hi].queued;
+		}
+		if (!any || rv[lo].peer < 0)
+			continue;
+		pt_query q = pt_query_all();
+		q.sources = PT_SRC_COMMS;
+		q.kinds = 1u << PT_OP_SEND;
+		q.rank = (int)rv[lo].peer;
+		pt_cursor *c;
+		if ((err = pt_cursor_open(t, &q, &c)))
+			break;
+		pt_event ev;
+		int got;
+		while ((got = pt_cursor_next(c, &ev)) == 1) {
+			if (ev.op.peer != ir->rank)
+				continue;
+			struct idle_recv key = {rv[lo].peer, ev.op.seq, 0, 0, 0, 0};
+			struct idle_recv *m = bsearch(&key, rv + lo, hi - lo, sizeof *rv, cmp_recv);
+			if (m && m->queued)
+				ir->sent[m->step] = ev.posted_ns;
+		}
+		if (got < 0)
+			err = got;
+		pt_cursor_close(c);
+	}
+	return err;
+}
+
+/* What a plan receive carries, as one sortable key, with its step. */
+struct carry {
+	int64_t key;
+	size_t step;
+};
+
+static int64_t carry_key(int payload, int chunk, int mb)
+{
+	return ((int64_t)payload << 48) | ((int64_t)(uint16_t)chunk << 32) | (uint32_t)mb;
+}
+
+static int cmp_carry(const void *a, const void *b)
+{
+	const struct carry *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->step < y->step ? -1 : x->step > y->step;
+}
+
+/* Overlap mode: the latest receive of `key` before step x, or -1. */
+static int64_t input_of(const struct carry *cv, size_t n, int64_t key, size_t x)
+{
+	size_t lo = 0, hi = n;
+	struct carry want = {key, x};
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cmp_carry(&cv[mid], &want) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && cv[lo - 1].key == key ? (int64_t)cv[lo - 1].step : -1;
+}
+
+/* Replace each compute step's sent/done by its gate's: the latest sent and
+ * done among the messages it waited for (message steps keep their own; a
+ * gate reads only message steps, so in place is safe). */
+static int gates(struct idle_rank *ir)
+{
+	const pt_op *ops = ir->ops;
+	struct carry *cv = malloc(ir->n * sizeof *cv);
+	if (!cv)
+		return PT_ENOMEM;
+	size_t ncv = 0;
+	for (size_t i = 0; i < ir->n; i++)
+		if (ops[i].kind == PT_OP_RECV)
+			cv[ncv++] = (struct carry){carry_key(ops[i].payload, ops[i].chunk, ops[i].mb), i};
+	qsort(cv, ncv, sizeof *cv, cmp_carry);
+	int64_t bs = -1, bd = -1; /* flush: the batches since the last compute op */
+	for (size_t i = 0; i < ir->n; i++) {
+		const pt_op *o = &ops[i];
+		if (pt_kind_is_comm(o->kind)) {
+			if (ir->done[i] >= 0) {
+				bs = max64(bs, ir->sent[i]);
+				bd = max64(bd, ir->done[i]);
+			}
+			continue;
+		}
+		int64_t gs = bs, gd = bd;
+		if (!ir->flush) {
+			int64_t want[2];
+			int nw = 0;
+			if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
+				want[nw++] = carry_key(PT_ACT, o->chunk, o->mb);
+			if (o->kind == PT_OP_B || o->kind == PT_OP_I)
+				want[nw++] = carry_key(PT_GRAD, o->chunk, o->mb);
+			if (o->kind == PT_OP_FB)
+				want[nw++] = carry_key(PT_GRAD, o->chunk2, o->mb2);
+			gs = gd = -1;
+			for (int k = 0; k < nw; k++) {
+				int64_t r = input_of(cv, ncv, want[k], i);
+				if (r >= 0 && ir->done[r] >= 0) { /* unrecorded: says nothing */
+					gs = max64(gs, ir->sent[r]);
+					gd = max64(gd, ir->done[r]);
+				}
+			}
+		}
+		ir->sent[i] = gs;
+		ir->done[i] = gd;
+		bs = bd = -1;
+	}
+	free(cv);
+	return 0;
+}
+
+static int64_t clamp(int64_t x, int64_t a, int64_t b) { return x < a ? a : x > b ? b : x; }
+
+/* Add [a, b) in phase, waiting for messages sent by `sent` and done by `done`. */
+static void attribute(pt_rank_metrics *m, int64_t a, int64_t b, int phase, int64_t sent, int64_t done)
+{
+	if (b <= a)
+		return;
+	int64_t s = clamp(sent, a, b), d = clamp(done, a, b);
+	if (d < s)
+		d = s;
+	m->idle_phase[phase] += b - a;
+	m->idle_cause[PT_IDLE_DEP] += s - a;
+	m->idle_cause[PT_IDLE_COMM] += d - s;
+	m->idle_cause[PT_IDLE_OTHER] += b - d;
+}
+
+int idle_end_rank(pt_trace *t, struct idle_rank *ir, pt_rank_metrics *m)
+{
+	int err = ir->err;
+	if (!ir->have || err)
+		goto out;
+	if ((err = sender_times(t, ir)) || (err = gates(ir)))
+		goto out;
+	for (size_t i = 0; i < ir->ngap; i++) {
+		const struct idle_gap *g = &ir->gap[i];
+		int64_t sent = g->step >= 0 ? ir->sent[g->step] : -1, done = g->step >= 0 ? ir->done[g->step] : -1;
+		if (!g->lead) {
+			attribute(m, g->a, g->b, g->phase, sent, done);
+			continue;
+		}
+		m->has_idle = 1;
+		m->lead_phase_ = g->phase;
+		m->lead_sent_ = sent;
+		m->lead_done_ = done;
+	}
+out:
+	idle_release(ir);
+	return err;
+}
+
+void idle_finish(pt_rank_metrics *m, int64_t win_start, int64_t win_end)
+{
+	if (!m->has_idle)
+		return;
+	attribute(m, win_start, m->first_compute, m->lead_phase_, m->lead_sent_, m->lead_done_);
+	/* after its last op a rank has nothing left to do: it waits for the
+	 * others, the pipeline's dependencies, in the cool-down */
+	attribute(m, m->last_compute, win_end, PT_COOLDOWN, win_end, win_end);
+}

@@ -1,0 +1,175 @@
+/*
+ * runner/predict.c — what the sim says a recorded run should have cost: the
+ * trace's own plan (read back through libtrace's reader) re-simulated in
+ * memory under costs calibrated on the same trace (calibrate.c), summed into
+ * each rank's predicted busy time and bubble over the predicted window, as
+ * docs/metrics.md defines them. `stats` shows these beside the measurement;
+ * the difference is what the cost model does not capture (jitter, contention,
+ * launch overheads). Nothing is written: the prediction lives in memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner.h"
+
+/* Microbatches per pipeline: one more than the largest a compute op names
+ * (validation then checks that each one is complete). */
+static void note_mb(pt_plan *p, int rank, int chunk, int mb)
+{
+	if (chunk < 0 || chunk >= p->chunks)
+		return;
+	int pipe = pt_plan_chunk(p, rank, chunk)->pipe;
+	if (pipe >= 0 && pipe < 2 && mb >= p->mbs[pipe])
+		p->mbs[pipe] = mb + 1;
+}
+
+int pt_plan_from_trace(pt_trace *t, pt_plan **out)
+{
+	*out = NULL;
+	const char *path = pt_trace_path(t);
+	int P = pt_trace_nranks(t);
+	int chunks = (int)pt_trace_meta_int(t, "chunks", 1);
+	int npipes = (int)pt_trace_meta_int(t, "pipes", 1);
+	int nstages = (int)pt_trace_meta_int(t, "stages", 0);
+	if (P < 1 || chunks < 1 || chunks > 64 || npipes < 1 || npipes > 2 || nstages < 1)
+		return pt_logerr(PT_ENOTSUP, "%s: the trace does not describe its plan's layout (ranks, chunks, stages)",
+				 path);
+	const char *sname = pt_trace_meta(t, "schedule");
+	int sched = sname ? pt_sched_parse(sname) : -1;
+	pt_plan *p;
+	int err = pt_plan_alloc(sched < 0 ? PT_SCHED_CSV : sched, P, chunks, npipes, nstages, &p);
+	if (err)
+		return err;
+	if (sname)
+		snprintf(p->name, sizeof p->name, "%s", sname);
+	p->microbatches = (int)pt_trace_meta_int(t, "microbatches", 0);
+	p->group = (int)pt_trace_meta_int(t, "group", 0);
+	pt_chunk_info ci[64];
+	size_t nops = 0;
+	for (int i = 0; i < P && !err; i++) {
+		pt_rank_info ri;
+		if ((err = pt_trace_rank_at(t, i, &ri)))
+			break;
+		if (ri.rank != i) {
+			err = pt_logerr(PT_ENOTSUP, "%s: ranks are not numbered 0..%d; cannot re-simulate", path, P - 1);
+			break;
+		}
+		int n = pt_trace_chunks(t, i, ci, 64);
+		if (n < 0) {
+			err = n;
+			break;
+		}
+		if (n != chunks) {
+			err = pt_logerr(PT_ENOTSUP, "%s: rank %d describes %d chunks, meta says %d", path, i, n, chunks);
+			break;
+		}
+		for (int c = 0; c < n && !err; c++) {
+			if (ci[c].pipe < 0 || ci[c].pipe >= npipes || ci[c].stage < 0 || ci[c].stage >= nstages ||
+			    ci[c].chunk != c)
+				err = pt_logerr(PT_ECORRUPT, "%s: rank %d chunk %d sits at an impossible stage", path, i,
+						ci[c].chunk);
+			else
+				pt_plan_place(p, i, c, ci[c].pipe, ci[c].stage);
+		}
+		pt_op *ops = NULL;
+		size_t n_ops = 0;
+		if (!err)
+			err = pt_trace_plan(t, i, &ops, &n_ops);
+		for (size_t k = 0; k < n_ops && !err; k++) {
+			const pt_op *o = &ops[k];
+			if (pt_kind_is_compute(o->kind)) {
+				note_mb(p, i, o->chunk, o->mb);
+				if (o->kind == PT_OP_FB)
+					note_mb(p, i, o->chunk2, o->mb2);
+			}
+			err = pt_plan_push(p, i, o);
+		}
+		free(ops);
+		nops += n_ops;
+	}
+	if (!err && !nops)
+		err = pt_logerr(PT_ENOTSUP, "%s: the trace holds no plan to re-simulate", path);
+	if (!err && (err = pt_plan_validate(p)))
+		pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", path);
+	if (err) {
+		pt_plan_destroy(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+int pt_predict(pt_trace *t, pt_prediction **out)
+{
+	*out = NULL;
+	pt_plan *plan = NULL;
+	pt_sim *sim = NULL;
+	pt_prediction *pr = calloc(1, sizeof *pr);
+	if (!pr)
+		return PT_ENOMEM;
+	int err = pt_plan_from_trace(t, &plan);
+	if (!err)
+		err = pt_cost_calibrate(t, &pr->cost, &pr->calib);
+	if (!err) {
+		unsigned lack = pt_plan_kinds(plan) & pr->calib.missing;
+		for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++)
+			if (lack & (1u << k))
+				err = pt_logerr(PT_ENOTSUP, "%s: the plan has %s ops but none were recorded", pt_trace_path(t),
+						pt_kind_name(k));
+	}
+	if (err)
+		goto out;
+	const char *mode = pt_trace_meta(t, "comm_mode");
+	pr->comm_mode = mode && pt_comm_parse(mode) >= 0 ? pt_comm_parse(mode) : PT_COMM_FLUSH;
+	if ((err = pt_sim_run(plan, &pr->cost, pr->comm_mode, &sim)))
+		goto out;
+	pr->nranks = plan->ranks;
+	pr->busy = calloc((size_t)plan->ranks, sizeof *pr->busy);
+	pr->bubble = calloc((size_t)plan->ranks, sizeof *pr->bubble);
+	if (!pr->busy || !pr->bubble) {
+		err = PT_ENOMEM;
+		goto out;
+	}
+	/* the window as metrics.c draws it: every op and every transfer */
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	for (int r = 0; r < plan->ranks; r++) {
+		const pt_rank_plan *rp = &plan->rank[r];
+		for (size_t i = 0; i < rp->n; i++) {
+			const pt_sim_step *s = &sim->step[r][i];
+			if (s->start < lo)
+				lo = s->start;
+			if (s->end > hi)
+				hi = s->end;
+			/* one compute stream per rank: its ops never overlap */
+			if (pt_kind_is_compute(rp->ops[i].kind))
+				pr->busy[r] += s->end - s->start;
+		}
+	}
+	if (hi < lo)
+		lo = hi = 0;
+	pr->makespan = hi - lo;
+	int64_t sum = 0;
+	for (int r = 0; r < plan->ranks; r++) {
+		pr->bubble[r] = pr->makespan - pr->busy[r];
+		sum += pr->bubble[r];
+	}
+	pr->bubble_ratio = pr->makespan > 0 ? (double)sum / ((double)plan->ranks * (double)pr->makespan) : 0;
+out:
+	pt_sim_destroy(sim);
+	pt_plan_destroy(plan);
+	if (err) {
+		pt_prediction_destroy(pr);
+		return err;
+	}
+	*out = pr;
+	return 0;
+}
+
+void pt_prediction_destroy(pt_prediction *pr)
+{
+	if (!pr)
+		return;
+	free(pr->busy);
+	free(pr->bubble);
+	free(pr);
+}
