@@ -25,6 +25,7 @@ typedef struct pt_rank_metrics {
 	int64_t theory_bubble;	  /* -1 when no formula */
 	int theory_peak;	  /* -1 when none */
 	int64_t ncompute, ncomm; /* events counted as compute, as communication */
+	int64_t nops[PT_OP_FB + 1]; /* its ops by kind (F, B, I, W, FB), labels included */
 } pt_rank_metrics;
 
 typedef struct pt_metrics {
@@ -37,6 +38,8 @@ typedef struct pt_metrics {
 	double theory_bubble_ratio; /* Σ theory / Σ (busy + theory); NaN when no formula */
 	int64_t theory_bubble;	    /* per rank when every rank has the same formula value, else -1 */
 	int theory_peak;	    /* max over ranks, -1 when none */
+	int ops_are_labels;	    /* meta ops.from = annotations: ops only name GPU work (imports) */
+	int64_t nops[PT_OP_FB + 1]; /* ops by kind, all ranks */
 } pt_metrics;
 
 /* Compute the metrics of an open trace, rank by rank, in bounded memory. */

@@ -111,13 +111,14 @@ static void close_until(struct sweep *s, int64_t t)
 
 enum { CLS_NONE, CLS_COMPUTE, CLS_COMM };
 
-/* Compute or communication, as docs/metrics.md says: pipeline ops by kind,
- * GPU activity by the role of its stream. */
-static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
+/* Compute or communication, as docs/metrics.md says: pipeline ops by kind
+ * (unless they only label GPU work, as in imported traces), GPU activity by
+ * the role of its stream. */
+static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm, int labels)
 {
 	int kind = ev->op.kind;
 	if (pt_kind_is_compute(kind))
-		return CLS_COMPUTE;
+		return labels ? CLS_NONE : CLS_COMPUTE;
 	if (pt_kind_is_comm(kind))
 		return CLS_COMM;
 	if (kind != PT_OP_KERNEL && kind != PT_OP_MEMCPY && kind != PT_OP_MEMSET)
@@ -128,7 +129,7 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int labels, pt_rank_metrics *m)
 {
 	uint32_t ids[256], comm_streams[256];
 	int nids = pt_trace_streams(t, rank, ids, 256), ncomm = 0;
@@ -152,7 +153,9 @@ static int rank_metrics(pt_trace *t, int rank, pt_rank_metrics *m)
 	pt_event ev;
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
-		int cls = classify(&ev, comm_streams, ncomm);
+		if (pt_kind_is_compute(ev.op.kind))
+			m->nops[ev.op.kind]++;
+		int cls = classify(&ev, comm_streams, ncomm, labels);
 		if (cls == CLS_NONE)
 			continue;
 		close_until(&s, ev.start_ns);
@@ -207,6 +210,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		return PT_ENOMEM;
 	}
 	int err = 0;
+	const char *from = pt_trace_meta(t, "ops.from");
+	m->ops_are_labels = from && !strcmp(from, "annotations");
 	m->win_start = INT64_MAX;
 	m->win_end = INT64_MIN;
 	for (int i = 0; i < n && !err; i++) {
@@ -218,7 +223,7 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->rank = rank;
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
-		err = rank_metrics(t, rank, rm);
+		err = rank_metrics(t, rank, m->ops_are_labels, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;
@@ -247,6 +252,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		m->comm += rm->comm;
 		m->overlap += rm->overlap;
 		m->exposed += rm->exposed;
+		for (int k = 0; k <= PT_OP_FB; k++)
+			m->nops[k] += rm->nops[k];
 		if (rm->theory_bubble < 0)
 			theory_all = 0;
 		else {
