@@ -117,6 +117,12 @@ static int nsys_row(void *ctx, const pt_nsys_row *row)
 	return imp_emit(c->im, &ev, row->name, row->domain);
 }
 
+static int nsys_thread(void *ctx, int rank, uint32_t tid, const char *name)
+{
+	struct nsys_ctx *c = ctx;
+	return imp_thread_name(c->im, c->base + rank, tid, name);
+}
+
 static int import_nsys(imp *im, const char *path, int *next_rank)
 {
 	pt_nsys *n;
@@ -126,6 +132,8 @@ static int import_nsys(imp *im, const char *path, int *next_rank)
 	struct nsys_ctx c = {.im = im, .base = *next_rank, .epoch = pt_nsys_epoch_ns(n)};
 	for (int i = 0; i < pt_nsys_nprocs(n) && !err; i++)
 		err = imp_rank(im, c.base + i, path, 0);
+	if (!err)
+		err = pt_nsys_thread_names(n, nsys_thread, &c);
 	if (!err)
 		err = pt_nsys_read(n, nsys_row, &c);
 	*next_rank += pt_nsys_nprocs(n);

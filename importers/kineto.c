@@ -563,9 +563,14 @@ static int json_error(struct kp *k, yajl_handle h, uint64_t before, int at_end)
 {
 	unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
 	uint64_t at = before + (at_end ? 0 : yajl_get_bytes_consumed(h));
-	const char *m = msg ? (const char *)msg : "parse error";
+	char m[256];
+	snprintf(m, sizeof m, "%s", msg ? (const char *)msg : "parse error");
+	for (size_t n = strlen(m); n && isspace((unsigned char)m[n - 1]);)
+		m[--n] = '\0';
 	int err;
-	if (at_end)
+	if (at_end && !at)
+		err = pt_logerr(PT_EINVAL, "%s: empty file, not a trace", k->path);
+	else if (at_end)
 		err = pt_logerr(PT_EINVAL, "%s: truncated JSON: the text ends at byte %llu before the trace is complete (%s)",
 				k->path, (unsigned long long)at, m);
 	else

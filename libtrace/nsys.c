@@ -390,6 +390,34 @@ static int walk(pt_nsys *n, int table, int (*fn)(void *, const pt_nsys_row *), v
 	return err;
 }
 
+int pt_nsys_thread_names(pt_nsys *n, int (*fn)(void *ctx, int rank, uint32_t tid, const char *name), void *ctx)
+{
+	if (pt_table_exists(n->db, "ThreadNames") != 1)
+		return 0;
+	sqlite3_stmt *st;
+	int err = prepare(n, "ThreadNames",
+			  "SELECT t.globalTid, s.value FROM ThreadNames t JOIN StringIds s ON s.id = t.nameId"
+			  " ORDER BY t.globalTid, t.priority DESC",
+			  &st);
+	if (err)
+		return err;
+	int rc;
+	int64_t last = -1;
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t tid = sqlite3_column_int64(st, 0);
+		int32_t rank = rank_of(n, tid / TID_BITS);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (tid == last || rank < 0 || !name)
+			continue;
+		last = tid;
+		err = fn(ctx, rank, (uint32_t)(tid % TID_BITS), name);
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = pt_logerr(PT_ECORRUPT, "%s: cannot read ThreadNames: %s", n->path, sqlite3_errmsg(n->db));
+	sqlite3_finalize(st);
+	return err;
+}
+
 int pt_nsys_read(pt_nsys *n, int (*fn)(void *ctx, const pt_nsys_row *row), void *ctx)
 {
 	int err = walk(n, -1, fn, ctx);

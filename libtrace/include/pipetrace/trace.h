@@ -534,6 +534,11 @@ typedef struct pt_nsys_row {
  */
 int pt_nsys_read(pt_nsys *n, int (*fn)(void *ctx, const pt_nsys_row *row), void *ctx);
 
+/* The names of the threads of the processes with kernels (table ThreadNames,
+ * optional): fn(ctx, rank, thread id, name) once per thread; a nonzero return
+ * stops and is returned. */
+int pt_nsys_thread_names(pt_nsys *n, int (*fn)(void *ctx, int rank, uint32_t tid, const char *name), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
