@@ -21,8 +21,8 @@ enum {
 /* Subcommands: int cmd_<name>(int argc, char **argv), argv[0] the name. */
 int cmd_schedule(int argc, char **argv);
 int cmd_run(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 /* The exit status for a PT_E* code: CLI_USAGE for input errors, else CLI_FAIL. */
 int cli_status(int err);

@@ -18,8 +18,8 @@ static const struct cmd {
 } cmds[] = {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
-	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 	{"import", cmd_import, "PyTorch-profiler (Kineto) JSON, nsys SQLite export -> trace.db"},
+	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 };
 
 static void usage(FILE *out)

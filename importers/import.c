@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -213,6 +214,20 @@ static void summary(const imp *im, const char *output, int ninputs)
 
 /* --------------------------------------------------------------- command */
 
+/* Messages go where libtrace's default sends them, after clearing the
+ * progress bar's line. */
+static void log_cb(void *ctx, enum pt_log_level level, const char *msg)
+{
+	imp *im = ctx;
+	if (level > PT_LOG_WARN)
+		return;
+	if (im->progress_shown) {
+		fprintf(stderr, "\r\033[K");
+		im->progress_shown = 0;
+	}
+	fprintf(stderr, "pipetrace: %s%s\n", level == PT_LOG_WARN ? "warning: " : "", msg);
+}
+
 int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
@@ -295,10 +310,17 @@ int cmd_import(int argc, char **argv)
 	im.comm_streams = comm_streams;
 	im.ncomm_streams = ncomm;
 	im.progress = progress && !quiet && cli_isatty(stderr);
+	if (im.progress)
+		pt_log_set(log_cb, &im);
 	int next_rank = 0;
+	struct stat st;
+	for (int i = 0; i < ninputs; i++)
+		im.progress_total += stat(argv[optind + i], &st) == 0 ? (uint64_t)st.st_size : 0;
 	for (int i = 0; i < ninputs && !err; i++) {
 		im.input = argv[optind + i];
+		im.input_index = i;
 		err = fmt == IMP_NSYS ? import_nsys(&im, im.input, &next_rank) : imp_kineto_file(&im, im.input, i);
+		im.progress_base += stat(im.input, &st) == 0 ? (uint64_t)st.st_size : 0;
 	}
 	/* meta: what the trace is and where it came from */
 	size_t cap = 64;
@@ -333,11 +355,13 @@ int cmd_import(int argc, char **argv)
 		err = pt_rec_close(rec);
 		rec = NULL;
 	}
-	if (im.progress_shown)
+	if (im.progress_shown) /* before any message below */
 		fprintf(stderr, "\r\033[K");
 	if (!err && !quiet)
 		summary(&im, output, ninputs);
 	pt_rec_abort(rec);
+	if (im.progress)
+		pt_log_set(NULL, NULL);
 	imp_fini(&im);
 	imp_rules_fini(&rules);
 	status = cli_status(err);

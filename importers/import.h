@@ -91,9 +91,12 @@ typedef struct imp {
 	/* comm streams forced by the user (--comm-streams), instead of the kernels' vote */
 	const uint32_t *comm_streams;
 	int ncomm_streams;
-	/* progress on stderr */
+	/* progress on stderr, over all inputs: base = bytes of the inputs read
+	 * before this one, total = of all (0: per input) */
 	int progress, progress_shown;
 	double progress_last;
+	uint64_t progress_base, progress_total;
+	int input_index;
 	/* the timeline: trace time = absolute - origin */
 	int have_origin, epoch_known;
 	int64_t origin, min_ns, max_ns;

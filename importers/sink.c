@@ -159,6 +159,10 @@ void imp_progress(imp *im, uint64_t done, uint64_t total)
 	if (t - im->progress_last < 0.2)
 		return;
 	im->progress_last = t;
+	if (im->progress_total) {
+		done += im->progress_base;
+		total = im->progress_total;
+	}
 	const char *base = im->input ? strrchr(im->input, '/') : NULL;
 	base = base ? base + 1 : im->input ? im->input : "";
 	char d[32], tot[32];
@@ -167,7 +171,10 @@ void imp_progress(imp *im, uint64_t done, uint64_t total)
 	int width = 30, fill = total ? (int)((double)done / (double)total * width) : 0;
 	if (fill > width)
 		fill = width;
-	fprintf(stderr, "\r\033[Kimporting %s [%.*s%*s] %3.0f%% %s of %s, %lld events", base, fill,
+	char which[32] = "";
+	if (im->ninputs > 1)
+		snprintf(which, sizeof which, " (%d of %d)", im->input_index + 1, im->ninputs);
+	fprintf(stderr, "\r\033[Kimporting %s%s [%.*s%*s] %3.0f%% %s of %s, %lld events", base, which, fill,
 		"##############################", width - fill, "", total ? 100.0 * (double)done / (double)total : 0.0,
 		d, tot, (long long)im->nevents);
 	im->progress_shown = 1;
@@ -494,9 +501,10 @@ static int labels(imp *im)
 
 int imp_finish(imp *im, const char *const *meta)
 {
-	if (im->progress_shown) {
-		fprintf(stderr, "\r\033[K");
-		im->progress_shown = 0;
+	if (im->progress) { /* the passes below and the index build take a while on big traces */
+		fprintf(stderr, "\r\033[Kimported %lld events; nesting ranges, labelling ops, writing indexes ...",
+			(long long)im->nevents);
+		im->progress_shown = 1;
 	}
 	if (!im->nevents)
 		return pt_logerr(PT_EINVAL, "%s: no events to import (an empty trace?)", im->input ? im->input : "input");

@@ -102,16 +102,15 @@ enum { PT_REC_COMPLETE = 1, PT_REC_BEGIN = 2, PT_REC_END = 3, PT_REC_COMPLETE_TI
 /* --- post passes (rec.c gives post.c the database) --- */
 
 /*
- * Drain every buffer (partial chunks included) and every staged row, then
- * hold the recorder's database lock and return its connection, inside the
- * recording's open transaction; NULL with *err set when the recording has
- * already failed. Every producer must have stopped using its buffer. End with
- * pt_rec_post_end_, which writes the rows staged by pt_rec_post_put_,
- * records a failure err in the recorder (pt_rec_close then fails) and
- * releases the lock; it returns err or the flush's failure.
+ * Write every event emitted so far (partial buffers included; begins still
+ * open are dropped, as at close), then hold the recorder's database lock and
+ * return its connection, inside the recording's open transaction; NULL with
+ * *err set when the recording has failed. Every producer must have stopped
+ * using its buffer, and none may emit until pt_rec_post_end_, which records
+ * a failure err in the recorder (pt_rec_close then fails too), releases the
+ * lock and returns err.
  */
 sqlite3 *pt_rec_post_begin_(pt_rec *r, int *err);
-int pt_rec_post_put_(pt_rec *r, const pt_event *e);
 int pt_rec_post_end_(pt_rec *r, int err);
 const char *pt_rec_path_(const pt_rec *r);
 

@@ -280,18 +280,33 @@ out:
 	return err;
 }
 
-static int put_op(pt_rec *rec, const pt_op *op, int32_t rank, uint32_t stream, int32_t device, int64_t s, int64_t e)
+/* The ops found, emitted once the database lock is released (the writer
+ * may need it to make room in the buffers). */
+struct ops {
+	pt_event *v;
+	size_t n, cap;
+};
+
+static int add_op(struct ops *o, const pt_op *op, int32_t rank, uint32_t stream, int32_t device, int64_t s, int64_t e)
 {
-	pt_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.rank = rank;
-	ev.step = -1;
-	ev.stream = stream;
-	ev.device = device;
-	ev.start_ns = ev.posted_ns = s;
-	ev.end_ns = e;
-	ev.op = *op;
-	return pt_rec_post_put_(rec, &ev);
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		pt_event *v = realloc(o->v, cap * sizeof *v);
+		if (!v)
+			return PT_ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	pt_event *ev = &o->v[o->n++];
+	memset(ev, 0, sizeof *ev);
+	ev->rank = rank;
+	ev->step = -1;
+	ev->stream = stream;
+	ev->device = device;
+	ev->start_ns = ev->posted_ns = s;
+	ev->end_ns = e;
+	ev->op = *op;
+	return 0;
 }
 
 int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_label_stats *stats)
@@ -308,6 +323,7 @@ int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_
 		return err;
 	struct lrange *cpu = NULL, *gpu = NULL;
 	size_t ncpu = 0, ngpu = 0;
+	struct ops ops = {0};
 	sqlite3_stmt *ins = NULL;
 	char *msg = NULL;
 	if (sqlite3_exec(db,
@@ -343,7 +359,7 @@ int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_
 		for (int j = 1; j < r->ns; j++)
 			if (r->s[j].busy > r->s[m].busy)
 				m = j;
-		err = put_op(rec, &labels[r->label].op, r->rank, r->s[m].stream, r->s[m].device, r->s[m].first,
+		err = add_op(&ops, &labels[r->label].op, r->rank, r->s[m].stream, r->s[m].device, r->s[m].first,
 			     r->s[m].last);
 		stats->ops++;
 		stats->kinds[labels[r->label].op.kind % PT_OP_KIND_MAX]++;
@@ -355,7 +371,7 @@ int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_
 			c++;
 		if (c < ncpu && cpu[c].rank == gpu[i].rank)
 			continue;
-		err = put_op(rec, &labels[gpu[i].label].op, gpu[i].rank, gpu[i].stream, gpu[i].device, gpu[i].start,
+		err = add_op(&ops, &labels[gpu[i].label].op, gpu[i].rank, gpu[i].stream, gpu[i].device, gpu[i].start,
 			     gpu[i].end);
 		stats->ranges++;
 		stats->ops++;
@@ -367,5 +383,12 @@ out:
 	sqlite3_finalize(ins);
 	free(cpu);
 	free(gpu);
-	return pt_rec_post_end_(rec, err);
+	err = pt_rec_post_end_(rec, err);
+	pt_tbuf *b = err || !ops.n ? NULL : pt_rec_thread(rec);
+	if (!err && ops.n && !b)
+		err = PT_ENOMEM;
+	for (size_t i = 0; b && i < ops.n; i++)
+		pt_emit(b, &ops.v[i]);
+	free(ops.v);
+	return err;
 }

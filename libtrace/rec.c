@@ -875,10 +875,9 @@ out:
 	return err;
 }
 
-/* Drain everything, partial chunks included, and write every staged row
- * (the producers have stopped; db_lock held or the writer stopped). Begins
- * still open stay open. */
-static int flush_pending(pt_rec *r)
+/* Drain everything, partial chunks included (the writer thread has stopped
+ * and so have the producers). */
+static int drain_all(pt_rec *r)
 {
 	int err = drain(r);
 	if (r->tsc)
@@ -895,51 +894,13 @@ static int flush_pending(pt_rec *r)
 		for (uint32_t i = 0; i < b->hot.pos && !err; i++)
 			err = consume(r, b, &b->hot.ev[i]);
 		b->hot.pos = 0;
-	}
-	for (int t = 0; t < NTBL && !err; t++)
-		err = flush_stage(r, t);
-	return err;
-}
-
-/* flush_pending, then count the begins never ended (closing). */
-static int drain_all(pt_rec *r)
-{
-	int err = flush_pending(r);
-	for (pt_tbuf *b = r->tbufs; b && !err; b = b->next) {
 		r->unclosed += (uint64_t)b->nopen;
 		b->nopen = 0;
 	}
-	return err;
-}
-
-/* ------------------------------------------- for the passes of post.c */
-
-sqlite3 *pt_rec_post_begin_(pt_rec *r, int *err)
-{
-	pthread_mutex_lock(&r->db_lock);
-	*err = r->err ? r->err : flush_pending(r);
-	if (*err) {
-		if (!r->err)
-			r->err = *err;
-		pthread_mutex_unlock(&r->db_lock);
-		return NULL;
-	}
-	return r->db;
-}
-
-int pt_rec_post_put_(pt_rec *r, const pt_event *e) { return put_row(r, e); }
-
-int pt_rec_post_end_(pt_rec *r, int err)
-{
 	for (int t = 0; t < NTBL && !err; t++)
 		err = flush_stage(r, t);
-	if (err && !r->err)
-		r->err = err;
-	pthread_mutex_unlock(&r->db_lock);
 	return err;
 }
-
-const char *pt_rec_path_(const pt_rec *r) { return r->path; }
 
 static void stop_writer(pt_rec *r)
 {
@@ -1040,3 +1001,27 @@ void pt_rec_abort(pt_rec *r)
 	unlink(r->tmp);
 	rec_free(r);
 }
+
+/* ------------------------------------ for the passes of post.c (imports) */
+
+sqlite3 *pt_rec_post_begin_(pt_rec *r, int *err)
+{
+	pthread_mutex_lock(&r->db_lock);
+	*err = r->err ? r->err : drain_all(r);
+	if (!*err)
+		return r->db;
+	if (!r->err)
+		r->err = *err;
+	pthread_mutex_unlock(&r->db_lock);
+	return NULL;
+}
+
+int pt_rec_post_end_(pt_rec *r, int err)
+{
+	if (err && !r->err)
+		r->err = err;
+	pthread_mutex_unlock(&r->db_lock);
+	return err;
+}
+
+const char *pt_rec_path_(const pt_rec *r) { return r->path; }

@@ -25,3 +25,8 @@ for mode in flush overlap; do
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
 printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
+
+say "A real profile: DeepSeek's DualPipe F&B chunk pair on an H800 (PyTorch profiler JSON): pipetrace import"
+"$PT" import tests/data/deepseek/deepseek-profile-train.json -o "$D/deepseek.db" --force
+"$PT" stats "$D/deepseek.db" | sed -n '1,4p'
+printf '\nWritten: %s/deepseek.db\n' "$D"

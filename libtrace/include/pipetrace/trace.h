@@ -400,6 +400,60 @@ typedef struct pt_label_stats {
  */
 int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_label_stats *stats);
 
+/* ---------------------------------------------- Nsight Systems exports */
+
+typedef struct pt_nsys pt_nsys; /* an `nsys export --type sqlite` file open for reading */
+
+/*
+ * Open an Nsight Systems SQLite export read-only and check that it is one
+ * pipetrace can import: a file (PT_ENOENT), SQLite (PT_ENOTDB), not damaged
+ * (PT_ECORRUPT), an nsys export and not some other database (PT_EFOREIGN, also
+ * for a pipetrace trace), with the tables an import needs — StringIds,
+ * TARGET_INFO_SESSION_START_TIME, CUPTI_ACTIVITY_KIND_KERNEL — and the columns
+ * it reads (PT_EINVAL, naming the table or column). Tables nsys leaves out
+ * when they would be empty (MEMCPY, MEMSET, SYNCHRONIZATION, RUNTIME,
+ * NVTX_EVENTS) are optional. Each failure is logged with the path.
+ */
+int pt_nsys_open(const char *path, pt_nsys **out);
+void pt_nsys_close(pt_nsys *n);
+
+/* The absolute time (ns since 1970, UTC) of the export's time 0. */
+int64_t pt_nsys_epoch_ns(const pt_nsys *n);
+
+/* The processes that ran GPU kernels, in globalPid order: process i is rank i
+ * of the rows pt_nsys_read delivers. */
+int pt_nsys_nprocs(const pt_nsys *n);
+/* The OS process id of process i (-1 when i is out of range). */
+int64_t pt_nsys_pid(const pt_nsys *n, int i);
+
+/* One row of an export, as pipetrace sees it. */
+typedef struct pt_nsys_row {
+	pt_event ev;	    /* a KERNEL, MEMCPY, MEMSET, SYNC, RUNTIME or RANGE event: times in ns on
+			       the export's timeline; rank = the process's index, -1 for a process
+			       without kernels; stream = CUDA stream, or the thread id (runtime
+			       calls, NVTX ranges); ranges' depth (op.payload) rebuilt for push/pop
+			       ranges per thread and domain; ev.name and op.seq (domain) unset */
+	const char *name;   /* kernel (demangled), call (without its _vNNNN suffix), range text,
+			       or a copy / memset / sync description; borrowed for the callback */
+	uint32_t name_key;  /* the StringIds id the name came from (stable within the export, for
+			       caching); 0 when it did not come from StringIds */
+	const char *domain; /* NVTX domain of a range; NULL for the default domain and others */
+} pt_nsys_row;
+
+/*
+ * Deliver every row of the activity tables — kernels, copies, memsets,
+ * synchronisations, runtime calls, NVTX push/pop and start/end ranges — to
+ * fn, table by table, in bounded memory. fn returns 0 to go on, or a PT_E*
+ * code that stops the walk and is returned. NVTX marks and ranges never
+ * ended are skipped.
+ */
+int pt_nsys_read(pt_nsys *n, int (*fn)(void *ctx, const pt_nsys_row *row), void *ctx);
+
+/* The names of the threads of the processes with kernels (table ThreadNames,
+ * optional): fn(ctx, rank, thread id, name) once per thread; a nonzero return
+ * stops and is returned. */
+int pt_nsys_thread_names(pt_nsys *n, int (*fn)(void *ctx, int rank, uint32_t tid, const char *name), void *ctx);
+
 /* ------------------------------------------------------------------ reader */
 
 typedef struct pt_trace pt_trace;   /* a trace open for reading */
@@ -484,60 +538,6 @@ void pt_cursor_close(pt_cursor *c);
 
 /* Count the events q selects (PT_E* on failure). */
 int64_t pt_trace_count(pt_trace *t, const pt_query *q);
-
-/* ---------------------------------------------- Nsight Systems exports */
-
-typedef struct pt_nsys pt_nsys; /* an `nsys export --type sqlite` file open for reading */
-
-/*
- * Open an Nsight Systems SQLite export read-only and check that it is one
- * pipetrace can import: a file (PT_ENOENT), SQLite (PT_ENOTDB), not damaged
- * (PT_ECORRUPT), an nsys export and not some other database (PT_EFOREIGN, also
- * for a pipetrace trace), with the tables an import needs — StringIds,
- * TARGET_INFO_SESSION_START_TIME, CUPTI_ACTIVITY_KIND_KERNEL — and the columns
- * it reads (PT_EINVAL, naming the table or column). Tables nsys leaves out
- * when they would be empty (MEMCPY, MEMSET, SYNCHRONIZATION, RUNTIME,
- * NVTX_EVENTS) are optional. Each failure is logged with the path.
- */
-int pt_nsys_open(const char *path, pt_nsys **out);
-void pt_nsys_close(pt_nsys *n);
-
-/* The absolute time (ns since 1970, UTC) of the export's time 0. */
-int64_t pt_nsys_epoch_ns(const pt_nsys *n);
-
-/* The processes that ran GPU kernels, in globalPid order: process i is rank i
- * of the rows pt_nsys_read delivers. */
-int pt_nsys_nprocs(const pt_nsys *n);
-/* The OS process id of process i (-1 when i is out of range). */
-int64_t pt_nsys_pid(const pt_nsys *n, int i);
-
-/* One row of an export, as pipetrace sees it. */
-typedef struct pt_nsys_row {
-	pt_event ev;	    /* a KERNEL, MEMCPY, MEMSET, SYNC, RUNTIME or RANGE event: times in ns on
-			       the export's timeline; rank = the process's index, -1 for a process
-			       without kernels; stream = CUDA stream, or the thread id (runtime
-			       calls, NVTX ranges); ranges' depth (op.payload) rebuilt for push/pop
-			       ranges per thread and domain; ev.name and op.seq (domain) unset */
-	const char *name;   /* kernel (demangled), call (without its _vNNNN suffix), range text,
-			       or a copy / memset / sync description; borrowed for the callback */
-	uint32_t name_key;  /* the StringIds id the name came from (stable within the export, for
-			       caching); 0 when it did not come from StringIds */
-	const char *domain; /* NVTX domain of a range; NULL for the default domain and others */
-} pt_nsys_row;
-
-/*
- * Deliver every row of the activity tables — kernels, copies, memsets,
- * synchronisations, runtime calls, NVTX push/pop and start/end ranges — to
- * fn, table by table, in bounded memory. fn returns 0 to go on, or a PT_E*
- * code that stops the walk and is returned. NVTX marks and ranges never
- * ended are skipped.
- */
-int pt_nsys_read(pt_nsys *n, int (*fn)(void *ctx, const pt_nsys_row *row), void *ctx);
-
-/* The names of the threads of the processes with kernels (table ThreadNames,
- * optional): fn(ctx, rank, thread id, name) once per thread; a nonzero return
- * stops and is returned. */
-int pt_nsys_thread_names(pt_nsys *n, int (*fn)(void *ctx, int rank, uint32_t tid, const char *name), void *ctx);
 
 #ifdef __cplusplus
 }
