@@ -302,6 +302,21 @@ static void gpu_row(const pt_nsys *n, sqlite3_stmt *st, int kind, pt_nsys_row *r
 	e->op = pt_op_make(kind, -1, -1);
 }
 
+/* Fill the fields of a row on a CPU thread: times in columns 0-1, the
+ * thread's globalTid in column tcol. */
+static void cpu_row(const pt_nsys *n, sqlite3_stmt *st, int kind, int tcol, pt_nsys_row *r)
+{
+	memset(r, 0, sizeof *r);
+	int64_t tid = col(st, tcol, 0);
+	r->ev.start_ns = r->ev.posted_ns = sqlite3_column_int64(st, 0);
+	r->ev.end_ns = sqlite3_column_int64(st, 1);
+	r->ev.rank = rank_of(n, tid / TID_BITS);
+	r->ev.stream = (uint32_t)(tid % TID_BITS);
+	r->ev.device = -1;
+	r->ev.step = -1;
+	r->ev.op = pt_op_make(kind, -1, -1);
+}
+
 static int walk(pt_nsys *n, int table, int (*fn)(void *, const pt_nsys_row *), void *ctx)
 {
 	const char *name = table < 0 ? required[2] : optional[table];
@@ -337,31 +352,15 @@ static int walk(pt_nsys *n, int table, int (*fn)(void *, const pt_nsys_row *), v
 			r.ev.op.payload = (uint8_t)col(st, 6, 0);
 			r.name = sync_name(r.ev.op.payload);
 			break;
-		case T_RUNTIME: {
-			memset(&r, 0, sizeof r);
-			int64_t tid = col(st, 2, 0);
-			r.ev.start_ns = r.ev.posted_ns = sqlite3_column_int64(st, 0);
-			r.ev.end_ns = sqlite3_column_int64(st, 1);
-			r.ev.rank = rank_of(n, tid / TID_BITS);
-			r.ev.stream = (uint32_t)(tid % TID_BITS);
-			r.ev.device = -1;
-			r.ev.step = -1;
+		case T_RUNTIME:
+			cpu_row(n, st, PT_OP_RUNTIME, 2, &r);
 			r.ev.corr = col(st, 3, 0);
-			r.ev.op = pt_op_make(PT_OP_RUNTIME, -1, -1);
 			r.name_key = (uint32_t)col(st, 4, 0);
 			r.name = strip_version((const char *)sqlite3_column_text(st, 5), buf, sizeof buf);
 			break;
-		}
 		case T_NVTX: {
-			memset(&r, 0, sizeof r);
+			cpu_row(n, st, PT_OP_RANGE, 3, &r);
 			int64_t tid = col(st, 3, 0), dom = col(st, 4, 0);
-			r.ev.start_ns = r.ev.posted_ns = sqlite3_column_int64(st, 0);
-			r.ev.end_ns = sqlite3_column_int64(st, 1);
-			r.ev.rank = rank_of(n, tid / TID_BITS);
-			r.ev.stream = (uint32_t)(tid % TID_BITS);
-			r.ev.device = -1;
-			r.ev.step = -1;
-			r.ev.op = pt_op_make(PT_OP_RANGE, -1, -1);
 			r.name_key = (uint32_t)col(st, 5, 0);
 			r.name = (const char *)sqlite3_column_text(st, 6);
 			r.domain = dom ? domain_name(n, tid / TID_BITS, dom) : NULL;
