@@ -82,20 +82,20 @@ static void us(uint64_t ns)
 }
 
 static const char *const kernels[] = {
-	"void cutlass::device_kernel<dpsk::grouped_gemm::cuda::fp8_dp_gemm<128, 128, 64, 4, true>>(dpsk::grouped_"
-	"gemm::cuda::Params)",
-	"void flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::bfloat16_t>, "
-	"true>(Flash_fwd_params)",
-	"void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::BFloat16>, "
-	"at::detail::Array<char*, 3> >(int, at::native::CUDAFunctor_add<c10::BFloat16>, at::detail::Array<char*, 3>)",
+    "void cutlass::device_kernel<dpsk::grouped_gemm::cuda::fp8_dp_gemm<128, 128, 64, 4, true>>(dpsk::grouped_"
+    "gemm::cuda::Params)",
+    "void flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::bfloat16_t>, "
+    "true>(Flash_fwd_params)",
+    "void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::BFloat16>, "
+    "at::detail::Array<char*, 3> >(int, at::native::CUDAFunctor_add<c10::BFloat16>, at::detail::Array<char*, 3>)",
 };
 static const char *const comm_kernels[] = {
-	"void dpsk::ep::internode::dispatch<false, 8, false, 8>(int4*, float*, long*, float*, "
-	"dpsk::ep::internode::SourceMeta*, int4 const*, float const*, long const*, float const*)",
-	"void dpsk::ep::internode::combine<false, 8, __nv_bfloat16, 8, 2, 16, 24>(int4*, float*, bool const*, "
-	"int4 const*, float const*, int const*)",
+    "void dpsk::ep::internode::dispatch<false, 8, false, 8>(int4*, float*, long*, float*, "
+    "dpsk::ep::internode::SourceMeta*, int4 const*, float const*, long const*, float const*)",
+    "void dpsk::ep::internode::combine<false, 8, __nv_bfloat16, 8, 2, 16, 24>(int4*, float*, bool const*, "
+    "int4 const*, float const*, int const*)",
 };
-static const char *const parts[] = {"attn(F)", "dispatch(F)", "mlp(F)", "combine(F)", "attn(B)",
+static const char *const parts[] = {"attn(F)", "dispatch(F)", "mlp(F)",	 "combine(F)",	"attn(B)",
 				    "mlp(B)",  "mlp(W)",      "attn(W)", "dispatch(B)", "combine(B)"};
 
 static void x_head(const char *cat, const char *name, uint64_t pid, uint64_t tid, uint64_t ts, uint64_t dur)
@@ -284,8 +284,9 @@ int main(int argc, char **argv)
 	if (!rc) {
 		qsort(secs, RUNS, sizeof secs[0], cmp);
 		double m = secs[RUNS / 2];
-		printf("import: %.2f s = %.1f MB/s of JSON, %.2f million events/s (median of %d; runs %.2f to %.2f s)\n",
-		       m, (double)size / m / 1e6, (double)events / m / 1e6, RUNS, secs[0], secs[RUNS - 1]);
+		printf(
+		    "import: %.2f s = %.1f MB/s of JSON, %.2f million events/s (median of %d; runs %.2f to %.2f s)\n",
+		    m, (double)size / m / 1e6, (double)events / m / 1e6, RUNS, secs[0], secs[RUNS - 1]);
 		printf("import: peak RSS %.1f MiB for a %.2f GiB trace (target: bounded, under 256 MiB)\n",
 		       (double)rss / 1024, (double)size / (1 << 30));
 	}

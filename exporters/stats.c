@@ -61,11 +61,11 @@ static const char *meta_or(pt_trace *t, const char *k, const char *def)
 static void imported_summary(pt_trace *t, const pt_metrics *m, double div, const char *u, FILE *out)
 {
 	int64_t window = m->win_end - m->win_start;
-	fprintf(out, "GPU span %.3f %s \xc2\xb7 compute busy %.3f %s \xc2\xb7 communication busy %.3f %s", (double)window / div,
-		u, (double)m->busy / div, u, (double)m->comm / div, u);
+	fprintf(out, "GPU span %.3f %s \xc2\xb7 compute busy %.3f %s \xc2\xb7 communication busy %.3f %s",
+		(double)window / div, u, (double)m->busy / div, u, (double)m->comm / div, u);
 	if (m->comm > 0)
-		fprintf(out, " \xc2\xb7 hidden under compute %.3f %s (%.2f%%) \xc2\xb7 exposed %.3f %s", (double)m->overlap / div,
-			u, 100 * m->overlap_ratio, (double)m->exposed / div, u);
+		fprintf(out, " \xc2\xb7 hidden under compute %.3f %s (%.2f%%) \xc2\xb7 exposed %.3f %s",
+			(double)m->overlap / div, u, 100 * m->overlap_ratio, (double)m->exposed / div, u);
 	if (m->nranks > 1)
 		fprintf(out, " (sums over %d ranks)", m->nranks);
 	fprintf(out, "\n");
@@ -90,12 +90,15 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 	const char *schedule = meta_or(t, "schedule", "?");
 	int imported = !strcmp(schedule, "imported");
 	if (imported)
-		fprintf(out, "imported from %s \xc2\xb7 %d rank%s \xc2\xb7 %s \xc2\xb7 %s\n", meta_or(t, "backend", "?"),
-			m->nranks, m->nranks == 1 ? "" : "s", meta_or(t, "import.source", "?"), pt_trace_path(t));
+		fprintf(out, "imported from %s \xc2\xb7 %d rank%s \xc2\xb7 %s \xc2\xb7 %s\n",
+			meta_or(t, "backend", "?"), m->nranks, m->nranks == 1 ? "" : "s",
+			meta_or(t, "import.source", "?"), pt_trace_path(t));
 	else
-		fprintf(out, "%s \xc2\xb7 %d ranks \xc2\xb7 %s microbatches \xc2\xb7 %s backend \xc2\xb7 %s comm \xc2\xb7 %s\n",
-			schedule, m->nranks, meta_or(t, "microbatches", "?"), meta_or(t, "backend", "?"),
-			meta_or(t, "comm_mode", "?"), pt_trace_path(t));
+		fprintf(
+		    out,
+		    "%s \xc2\xb7 %d ranks \xc2\xb7 %s microbatches \xc2\xb7 %s backend \xc2\xb7 %s comm \xc2\xb7 %s\n",
+		    schedule, m->nranks, meta_or(t, "microbatches", "?"), meta_or(t, "backend", "?"),
+		    meta_or(t, "comm_mode", "?"), pt_trace_path(t));
 	fprintf(out, "window %.3f %s   bubble ratio", (double)window / div, u);
 	pct(out, m->bubble_ratio);
 	if (!isnan(m->theory_bubble_ratio)) {

@@ -22,9 +22,9 @@
  * named after a collective.
  */
 const char imp_comm_default[] =
-	"(^|[^a-z])(nccl|rccl|hccl|msccl)|nvshmem|(deep_ep|dpsk::ep)::(intranode|internode|internode_ll)::|"
-	"pplx::|symmetric_memory|userbuffers|cross_device_reduce|all_?reduce|all_?gather|reduce_?scatter|"
-	"all_?to_?all";
+    "(^|[^a-z])(nccl|rccl|hccl|msccl)|nvshmem|(deep_ep|dpsk::ep)::(intranode|internode|internode_ll)::|"
+    "pplx::|symmetric_memory|userbuffers|cross_device_reduce|all_?reduce|all_?gather|reduce_?scatter|"
+    "all_?to_?all";
 
 static int compile(regex_t *re, const char *src, const char *what)
 {
@@ -50,8 +50,8 @@ static int kind_of(const char *s)
 	static const struct {
 		const char *name;
 		int kind;
-	} kinds[] = {{"F", PT_OP_F},	  {"B", PT_OP_B},	{"I", PT_OP_I},	  {"W", PT_OP_W},
-		     {"FB", PT_OP_FB},	  {"none", PT_OP_NONE}, {"-", PT_OP_NONE}};
+	} kinds[] = {{"F", PT_OP_F},   {"B", PT_OP_B},	     {"I", PT_OP_I},   {"W", PT_OP_W},
+		     {"FB", PT_OP_FB}, {"none", PT_OP_NONE}, {"-", PT_OP_NONE}};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 		if (!strcasecmp(s, kinds[i].name))
 			return kinds[i].kind;

@@ -100,8 +100,8 @@ static int parse_streams(const char *s, uint32_t **out, int *n)
 
 struct nsys_ctx {
 	imp *im;
-	int base;	/* rank of the export's first process */
-	int64_t epoch;	/* added to its times: ns since 1970 */
+	int base;      /* rank of the export's first process */
+	int64_t epoch; /* added to its times: ns since 1970 */
 };
 
 static int nsys_row(void *ctx, const pt_nsys_row *row)
@@ -149,8 +149,9 @@ static void summary(const imp *im, const char *output, int ninputs)
 	const int64_t *c = im->count;
 	printf("imported %d %s (%s) -> %s: %d rank%s, %lld kernels, %lld copies, %lld memsets, %lld syncs, "
 	       "%lld runtime calls, %lld ranges\n",
-	       ninputs, ninputs == 1 ? "file" : "files", im->format == IMP_NSYS ? "Nsight Systems export" : "Kineto JSON",
-	       output, im->nranks, im->nranks == 1 ? "" : "s", (long long)c[PT_OP_KERNEL], (long long)c[PT_OP_MEMCPY],
+	       ninputs, ninputs == 1 ? "file" : "files",
+	       im->format == IMP_NSYS ? "Nsight Systems export" : "Kineto JSON", output, im->nranks,
+	       im->nranks == 1 ? "" : "s", (long long)c[PT_OP_KERNEL], (long long)c[PT_OP_MEMCPY],
 	       (long long)c[PT_OP_MEMSET], (long long)c[PT_OP_SYNC], (long long)c[PT_OP_RUNTIME],
 	       (long long)c[PT_OP_RANGE]);
 	int shown = 0, more = 0;
@@ -288,8 +289,8 @@ int cmd_import(int argc, char **argv)
 			goto out;
 		}
 		if (fmt && f != fmt) {
-			status = cli_usage("import", "%s: cannot mix Kineto JSON and Nsight Systems exports in one import",
-					   argv[i]);
+			status = cli_usage(
+			    "import", "%s: cannot mix Kineto JSON and Nsight Systems exports in one import", argv[i]);
 			goto out;
 		}
 		fmt = f;

@@ -27,7 +27,7 @@ typedef struct imp_rules {
 	struct op_map {
 		regex_t re;
 		int kind; /* PT_OP_F..PT_OP_FB, or PT_OP_NONE: not an op */
-	} *maps;
+	} * maps;
 	size_t nmaps;
 } imp_rules;
 
@@ -106,7 +106,7 @@ typedef struct imp {
 		int used, guessed;
 		int32_t device;
 		int64_t events;
-	} *ranks;
+	} * ranks;
 	int capranks, nranks;
 	/* per string id: kernel class (0 unknown, 1 compute, 2 comm) and label
 	 * (0 unknown, 1 none, k + 2: lnames[k]) */
@@ -125,7 +125,7 @@ typedef struct imp {
 	struct imp_name {
 		int rank, id; /* device ordinal or thread id */
 		char *name;
-	} *devnames, *thnames;
+	} * devnames, *thnames;
 	size_t ndevnames, nthnames;
 	/* what was read */
 	int64_t count[PT_OP_KIND_MAX], nevents;

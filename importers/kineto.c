@@ -80,11 +80,11 @@ struct kp {
 	imp *im;
 	const char *path;
 	int index;
-	int err;	   /* a failure inside a callback */
-	int depth;	   /* containers open around the current token */
-	int top;	   /* 1: the document is a map; 2: an array of events */
-	int events_depth;  /* depth of event maps, 0 until traceEvents opens */
-	int saw_events;	   /* a traceEvents array was found */
+	int err;	  /* a failure inside a callback */
+	int depth;	  /* containers open around the current token */
+	int top;	  /* 1: the document is a map; 2: an array of events */
+	int events_depth; /* depth of event maps, 0 until traceEvents opens */
+	int saw_events;	  /* a traceEvents array was found */
 	int in_event, args_depth, dist_depth, devs_depth, dev_depth;
 	enum key key;
 	int key_depth;
@@ -440,15 +440,30 @@ static int on_key(void *ctx, const unsigned char *s, size_t n)
 	enum key key = K_NONE;
 	if (k->in_event && k->depth == k->events_depth) {
 		if (n <= 4) {
-			key = IS("ph") ? K_PH : IS("cat") ? K_CAT : IS("name") ? K_NAME : IS("pid") ? K_PID
-			    : IS("tid") ? K_TID : IS("ts") ? K_TS : IS("dur") ? K_DUR : IS("args") ? K_ARGS : K_NONE;
+			key = IS("ph")	   ? K_PH
+			      : IS("cat")  ? K_CAT
+			      : IS("name") ? K_NAME
+			      : IS("pid")  ? K_PID
+			      : IS("tid")  ? K_TID
+			      : IS("ts")   ? K_TS
+			      : IS("dur")  ? K_DUR
+			      : IS("args") ? K_ARGS
+					   : K_NONE;
 		}
 	} else if (k->args_depth && k->depth == k->args_depth) {
-		key = IS("External id") ? K_A_EXT : IS("correlation") ? K_A_CORR : IS("stream") ? K_A_STREAM
-		    : IS("device") ? K_A_DEVICE : IS("bytes") ? K_A_BYTES : IS("name") ? K_A_NAME : K_NONE;
+		key = IS("External id")	  ? K_A_EXT
+		      : IS("correlation") ? K_A_CORR
+		      : IS("stream")	  ? K_A_STREAM
+		      : IS("device")	  ? K_A_DEVICE
+		      : IS("bytes")	  ? K_A_BYTES
+		      : IS("name")	  ? K_A_NAME
+					  : K_NONE;
 	} else if (k->depth == 1 && k->top == 1) {
-		key = IS("traceEvents") ? K_EVENTS : IS("distributedInfo") ? K_DIST : IS("baseTimeNanoseconds") ? K_BASE
-		    : IS("deviceProperties") ? K_DEVPROPS : K_NONE;
+		key = IS("traceEvents")		  ? K_EVENTS
+		      : IS("distributedInfo")	  ? K_DIST
+		      : IS("baseTimeNanoseconds") ? K_BASE
+		      : IS("deviceProperties")	  ? K_DEVPROPS
+						  : K_NONE;
 	} else if (k->dist_depth && k->depth == k->dist_depth) {
 		key = IS("rank") ? K_RANK : K_NONE;
 	} else if (k->dev_depth && k->depth == k->dev_depth) {
@@ -545,15 +560,15 @@ static int on_bool(void *ctx, int b)
 }
 
 static const yajl_callbacks callbacks = {
-	.yajl_null = on_scalar,
-	.yajl_boolean = on_bool,
-	.yajl_number = on_number,
-	.yajl_string = on_string,
-	.yajl_start_map = on_start_map,
-	.yajl_map_key = on_key,
-	.yajl_end_map = on_end_map,
-	.yajl_start_array = on_start_array,
-	.yajl_end_array = on_end_array,
+    .yajl_null = on_scalar,
+    .yajl_boolean = on_bool,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end_array,
 };
 
 /* ------------------------------------------------------------- the file */
@@ -571,7 +586,8 @@ static int json_error(struct kp *k, yajl_handle h, uint64_t before, int at_end)
 	if (at_end && !at)
 		err = pt_logerr(PT_EINVAL, "%s: empty file, not a trace", k->path);
 	else if (at_end)
-		err = pt_logerr(PT_EINVAL, "%s: truncated JSON: the text ends at byte %llu before the trace is complete (%s)",
+		err = pt_logerr(PT_EINVAL,
+				"%s: truncated JSON: the text ends at byte %llu before the trace is complete (%s)",
 				k->path, (unsigned long long)at, m);
 	else
 		err = pt_logerr(PT_EINVAL, "%s: invalid JSON at byte %llu: %s", k->path, (unsigned long long)at, m);
@@ -636,8 +652,8 @@ int imp_kineto_file(imp *im, const char *path, int index)
 		goto out;
 	}
 	if (!k.top)
-		err = pt_logerr(PT_EINVAL, "%s: not a trace: the JSON is a single value, not an object with traceEvents",
-				path);
+		err = pt_logerr(PT_EINVAL,
+				"%s: not a trace: the JSON is a single value, not an object with traceEvents", path);
 	else if (!k.saw_events)
 		err = pt_logerr(PT_EINVAL,
 				"%s: not a trace: the JSON object has no traceEvents array (is it a PyTorch profiler / "

@@ -16,7 +16,7 @@
 
 #include "import.h"
 
-#define SECOND 1000000000LL
+#define SECOND	    1000000000LL
 #define EPOCH_FLOOR (365LL * 86400 * SECOND) /* 1971: a clock below this is not counting from 1970 */
 
 void imp_init(imp *im, pt_rec *rec, const imp_rules *rules, enum imp_format format, int ninputs)
@@ -69,11 +69,12 @@ int imp_rank(imp *im, int rank, const char *source, int guessed)
 	}
 	struct imp_rank *r = &im->ranks[rank];
 	if (r->used)
-		return pt_logerr(PT_EINVAL, "%s: rank %d again (already read from %s): one input per rank", source, rank,
-				 r->source);
+		return pt_logerr(PT_EINVAL, "%s: rank %d again (already read from %s): one input per rank", source,
+				 rank, r->source);
 	if (guessed && im->ninputs > 1)
-		pt_log(PT_LOG_WARN, "%s: no distributedInfo.rank before its events; importing it as rank %d (its place "
-				    "among the inputs)",
+		pt_log(PT_LOG_WARN,
+		       "%s: no distributedInfo.rank before its events; importing it as rank %d (its place "
+		       "among the inputs)",
 		       source, rank);
 	r->used = 1;
 	r->guessed = guessed;
@@ -439,8 +440,8 @@ static int describe(imp *im)
 		const char *base = strrchr(rk->source, '/');
 		base = base ? base + 1 : rk->source;
 		if (rk->device >= 0)
-			snprintf(ri.label, sizeof ri.label, "rank %d \xc2\xb7 GPU %d%s%s%s", r, rk->device, dev ? " (" : "",
-				 dev ? dev : "", dev ? ")" : "");
+			snprintf(ri.label, sizeof ri.label, "rank %d \xc2\xb7 GPU %d%s%s%s", r, rk->device,
+				 dev ? " (" : "", dev ? dev : "", dev ? ")" : "");
 		else
 			snprintf(ri.label, sizeof ri.label, "rank %d \xc2\xb7 %s", r, base);
 		err = pt_rec_rank(im->rec, &ri);
@@ -458,8 +459,8 @@ static int describe(imp *im)
 			if (!t)
 				snprintf(name, sizeof name, "thread %u", s->id);
 		}
-		err = pt_rec_stream(im->rec, s->rank, s->id, imp_stream_is_comm(im, s) ? PT_STREAM_COMM : PT_STREAM_COMPUTE,
-				    name);
+		err = pt_rec_stream(im->rec, s->rank, s->id,
+				    imp_stream_is_comm(im, s) ? PT_STREAM_COMM : PT_STREAM_COMPUTE, name);
 	}
 	return err;
 }
@@ -485,8 +486,9 @@ static int labels(imp *im)
 		if (l->pending_b) {
 			for (size_t j = 0; j < im->nlnames; j++) {
 				const struct imp_lname *w = &im->lnames[j];
-				if (w->op.kind == PT_OP_W && w->part == l->part && !strncmp(w->text, l->text, l->part) &&
-				    !strcmp(w->text + w->part, "(W)") && lused_has(im, rank, (uint32_t)j)) {
+				if (w->op.kind == PT_OP_W && w->part == l->part &&
+				    !strncmp(w->text, l->text, l->part) && !strcmp(w->text + w->part, "(W)") &&
+				    lused_has(im, rank, (uint32_t)j)) {
 					v[n].op.kind = PT_OP_I;
 					break;
 				}
@@ -507,7 +509,8 @@ int imp_finish(imp *im, const char *const *meta)
 		im->progress_shown = 1;
 	}
 	if (!im->nevents)
-		return pt_logerr(PT_EINVAL, "%s: no events to import (an empty trace?)", im->input ? im->input : "input");
+		return pt_logerr(PT_EINVAL, "%s: no events to import (an empty trace?)",
+				 im->input ? im->input : "input");
 	int err = 0;
 	if (im->min_ns < 0) { /* something came before the first event read: start there */
 		err = pt_rec_shift(im->rec, -im->min_ns);

@@ -43,23 +43,23 @@ enum { T_MEMCPY, T_MEMSET, T_SYNC, T_RUNTIME, T_NVTX };
 
 /* What each table is read with (columns as in spec/tracing.md §3). */
 static const char sql_kernel[] =
-	"SELECT k.start, k.end, k.deviceId, k.streamId, k.correlationId, k.globalPid, k.demangledName, s.value"
-	" FROM CUPTI_ACTIVITY_KIND_KERNEL k LEFT JOIN StringIds s ON s.id = k.demangledName";
+    "SELECT k.start, k.end, k.deviceId, k.streamId, k.correlationId, k.globalPid, k.demangledName, s.value"
+    " FROM CUPTI_ACTIVITY_KIND_KERNEL k LEFT JOIN StringIds s ON s.id = k.demangledName";
 static const char *const sql_optional[] = {
-	[T_MEMCPY] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes, copyKind"
-		     " FROM CUPTI_ACTIVITY_KIND_MEMCPY",
-	[T_MEMSET] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes"
-		     " FROM CUPTI_ACTIVITY_KIND_MEMSET",
-	[T_SYNC] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, syncType"
-		   " FROM CUPTI_ACTIVITY_KIND_SYNCHRONIZATION",
-	[T_RUNTIME] = "SELECT r.start, r.end, r.globalTid, r.correlationId, r.nameId, s.value"
-		      " FROM CUPTI_ACTIVITY_KIND_RUNTIME r LEFT JOIN StringIds s ON s.id = r.nameId",
-	/* push/pop (59) and start/end (60) ranges, sorted so that nesting can be
-	 * rebuilt per thread and domain with one stack */
-	[T_NVTX] = "SELECT e.start, e.end, e.eventType, e.globalTid, coalesce(e.domainId, 0), e.textId,"
-		   " coalesce(s.value, e.text) FROM NVTX_EVENTS e LEFT JOIN StringIds s ON s.id = e.textId"
-		   " WHERE e.eventType IN (59, 60) AND e.end IS NOT NULL AND e.start IS NOT NULL"
-		   " ORDER BY e.globalTid, coalesce(e.domainId, 0), e.start, e.end DESC",
+    [T_MEMCPY] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes, copyKind"
+		 " FROM CUPTI_ACTIVITY_KIND_MEMCPY",
+    [T_MEMSET] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes"
+		 " FROM CUPTI_ACTIVITY_KIND_MEMSET",
+    [T_SYNC] = "SELECT start, end, deviceId, streamId, correlationId, globalPid, syncType"
+	       " FROM CUPTI_ACTIVITY_KIND_SYNCHRONIZATION",
+    [T_RUNTIME] = "SELECT r.start, r.end, r.globalTid, r.correlationId, r.nameId, s.value"
+		  " FROM CUPTI_ACTIVITY_KIND_RUNTIME r LEFT JOIN StringIds s ON s.id = r.nameId",
+    /* push/pop (59) and start/end (60) ranges, sorted so that nesting can be
+     * rebuilt per thread and domain with one stack */
+    [T_NVTX] = "SELECT e.start, e.end, e.eventType, e.globalTid, coalesce(e.domainId, 0), e.textId,"
+	       " coalesce(s.value, e.text) FROM NVTX_EVENTS e LEFT JOIN StringIds s ON s.id = e.textId"
+	       " WHERE e.eventType IN (59, 60) AND e.end IS NOT NULL AND e.start IS NOT NULL"
+	       " ORDER BY e.globalTid, coalesce(e.domainId, 0), e.start, e.end DESC",
 };
 static const char sql_domains[] = "SELECT e.globalTid / 16777216, e.domainId, coalesce(s.value, e.text)"
 				  " FROM NVTX_EVENTS e LEFT JOIN StringIds s ON s.id = e.textId"
@@ -196,9 +196,10 @@ int pt_nsys_open(const char *path, pt_nsys **out)
 		goto fail;
 	}
 	if (missing >= 0) {
-		err = pt_logerr(PT_EINVAL, "%s: an incomplete Nsight Systems export: table %s is missing%s", path,
-				required[missing],
-				missing == 2 ? " (no GPU kernels were traced: profile with `nsys profile -t cuda`)" : "");
+		err =
+		    pt_logerr(PT_EINVAL, "%s: an incomplete Nsight Systems export: table %s is missing%s", path,
+			      required[missing],
+			      missing == 2 ? " (no GPU kernels were traced: profile with `nsys profile -t cuda`)" : "");
 		goto fail;
 	}
 	sqlite3_stmt *st;
@@ -227,9 +228,18 @@ fail:
 	return err;
 }
 
-int64_t pt_nsys_epoch_ns(const pt_nsys *n) { return n->epoch; }
-int pt_nsys_nprocs(const pt_nsys *n) { return n->nprocs; }
-int64_t pt_nsys_pid(const pt_nsys *n, int i) { return i >= 0 && i < n->nprocs ? n->procs[i] % TID_BITS : -1; }
+int64_t pt_nsys_epoch_ns(const pt_nsys *n)
+{
+	return n->epoch;
+}
+int pt_nsys_nprocs(const pt_nsys *n)
+{
+	return n->nprocs;
+}
+int64_t pt_nsys_pid(const pt_nsys *n, int i)
+{
+	return i >= 0 && i < n->nprocs ? n->procs[i] % TID_BITS : -1;
+}
 
 /* The rank of a process key: its index among the processes with kernels. */
 static int32_t rank_of(const pt_nsys *n, int64_t proc)
@@ -255,9 +265,9 @@ static const char *domain_name(const pt_nsys *n, int64_t proc, int64_t id)
 
 static const char *copy_name(int kind)
 {
-	static const char *const names[] = {"Memcpy", "Memcpy HtoD", "Memcpy DtoH", "Memcpy HtoA", "Memcpy AtoH",
-					    "Memcpy AtoA", "Memcpy AtoD", "Memcpy DtoA", "Memcpy DtoD", "Memcpy HtoH",
-					    "Memcpy PtoP"};
+	static const char *const names[] = {"Memcpy",	   "Memcpy HtoD", "Memcpy DtoH", "Memcpy HtoA",
+					    "Memcpy AtoH", "Memcpy AtoA", "Memcpy AtoD", "Memcpy DtoA",
+					    "Memcpy DtoD", "Memcpy HtoH", "Memcpy PtoP"};
 	return kind > 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : names[0];
 }
 

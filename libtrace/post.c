@@ -31,8 +31,8 @@ int pt_rec_shift(pt_rec *rec, int64_t delta_ns)
 		return err;
 	for (int t = 0; t < PT_NTABLES && !err && delta_ns; t++) {
 		char sql[160];
-		snprintf(sql, sizeof sql, "UPDATE %s SET start_ns = start_ns + ?1, end_ns = end_ns + ?1%s", pt_tables[t].name,
-			 t == PT_TBL_COMMS ? ", posted_ns = posted_ns + ?1" : "");
+		snprintf(sql, sizeof sql, "UPDATE %s SET start_ns = start_ns + ?1, end_ns = end_ns + ?1%s",
+			 pt_tables[t].name, t == PT_TBL_COMMS ? ", posted_ns = posted_ns + ?1" : "");
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 			err = sql_fail(rec, db, "shifting times");
@@ -84,7 +84,8 @@ int pt_rec_nest_ranges(pt_rec *rec)
 	int64_t key[3] = {-1, -1, -2};
 	int rc;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		int64_t k[3] = {sqlite3_column_int64(sel, 1), sqlite3_column_int64(sel, 2), sqlite3_column_int64(sel, 3)};
+		int64_t k[3] = {sqlite3_column_int64(sel, 1), sqlite3_column_int64(sel, 2),
+				sqlite3_column_int64(sel, 3)};
 		if (memcmp(k, key, sizeof k)) {
 			memcpy(key, k, sizeof k);
 			stk.n = 0;

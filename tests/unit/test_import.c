@@ -17,15 +17,15 @@ static void test_us_to_ns(void **state)
 		const char *s;
 		int64_t ns;
 	} ok[] = {
-		{"1740461679471346", 1740461679471346000LL},
-		{"198093488368.463", 198093488368463LL},
-		{"0.5", 500},
-		{"12", 12000},
-		{"12.3456", 12346}, /* a fourth decimal rounds */
-		{"12.3454", 12345},
-		{"-2.25", -2250},
-		{"1.5e3", 1500000},
-		{".25", 250},
+	    {"1740461679471346", 1740461679471346000LL},
+	    {"198093488368.463", 198093488368463LL},
+	    {"0.5", 500},
+	    {"12", 12000},
+	    {"12.3456", 12346}, /* a fourth decimal rounds */
+	    {"12.3454", 12345},
+	    {"-2.25", -2250},
+	    {"1.5e3", 1500000},
+	    {".25", 250},
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		int64_t ns = 0;
@@ -47,24 +47,24 @@ static void test_comm_kernels(void **state)
 	imp_rules r;
 	assert_int_equal(imp_rules_init(&r, NULL), 0);
 	const char *comm[] = {
-		"ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)",
-		"void ncclKernel_AllGather_RING_LL_Sum_int8_t(ncclWorkElem)",
-		"ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t",
-		"void dpsk::ep::internode::combine<false, 8, __nv_bfloat16, 8, 2, 16, 24>(int4*, float*)",
-		"void dpsk::ep::internode::cached_notify<false>(int, int)",
-		"void deep_ep::intranode::dispatch<8, 768, 8192>(int4*, float*)",
-		"void deep_ep::internode_ll::combine<false>(void*)",
-		"c10d::symmetric_memory::one_shot_all_reduce_kernel<float, 4>",
-		"void vllm::cross_device_reduce_1stage<half, 8>(...)",
-		"rcclGenericKernel",
+	    "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)",
+	    "void ncclKernel_AllGather_RING_LL_Sum_int8_t(ncclWorkElem)",
+	    "ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t",
+	    "void dpsk::ep::internode::combine<false, 8, __nv_bfloat16, 8, 2, 16, 24>(int4*, float*)",
+	    "void dpsk::ep::internode::cached_notify<false>(int, int)",
+	    "void deep_ep::intranode::dispatch<8, 768, 8192>(int4*, float*)",
+	    "void deep_ep::internode_ll::combine<false>(void*)",
+	    "c10d::symmetric_memory::one_shot_all_reduce_kernel<float, 4>",
+	    "void vllm::cross_device_reduce_1stage<half, 8>(...)",
+	    "rcclGenericKernel",
 	};
 	const char *compute[] = {
-		"void cutlass::device_kernel<dpsk::grouped_gemm::cuda::fp8_dp>(...)",
-		"void dpsk::ep::cuda::get_dispatch_layout<256, 32, 8>(long const*, int*)",
-		"void deep_ep::layout::get_dispatch_layout<256, 32, 8>(long const*)",
-		"void cuda::per_token_cast_to_fp8_with_channels<__nv_bfloat16, 128>(...)",
-		"void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>",
-		"flash_fwd_kernel",
+	    "void cutlass::device_kernel<dpsk::grouped_gemm::cuda::fp8_dp>(...)",
+	    "void dpsk::ep::cuda::get_dispatch_layout<256, 32, 8>(long const*, int*)",
+	    "void deep_ep::layout::get_dispatch_layout<256, 32, 8>(long const*)",
+	    "void cuda::per_token_cast_to_fp8_with_channels<__nv_bfloat16, 128>(...)",
+	    "void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>",
+	    "flash_fwd_kernel",
 	};
 	for (size_t i = 0; i < sizeof comm / sizeof comm[0]; i++)
 		if (!imp_is_comm_kernel(&r, comm[i]))
@@ -172,9 +172,9 @@ static void test_label_ranges(void **state)
 	/* rank 1: only a GPU-side range names an op */
 	e = act(PT_OP_RANGE, 5, 1, 40, 90, 0), e.rank = 1, e.name = fwd, pt_emit(b, &e);
 	pt_range_label labels[] = {
-		{.rank = -1, .name = fwd, .op = pt_op_make(PT_OP_F, -1, -1)},
-		{.rank = 0, .name = bwd, .op = pt_op_make(PT_OP_I, -1, -1)},
-		{.rank = 0, .name = idle, .op = pt_op_make(PT_OP_W, -1, -1)},
+	    {.rank = -1, .name = fwd, .op = pt_op_make(PT_OP_F, -1, -1)},
+	    {.rank = 0, .name = bwd, .op = pt_op_make(PT_OP_I, -1, -1)},
+	    {.rank = 0, .name = idle, .op = pt_op_make(PT_OP_W, -1, -1)},
 	};
 	pt_label_stats ls;
 	assert_int_equal(pt_rec_label_ranges(rec, labels, 3, &ls), 0);
@@ -196,12 +196,12 @@ static void test_label_ranges(void **state)
 		uint32_t stream;
 		int64_t s, e;
 	} want[] = {
-		/* rank 1's GPU range, as is */
-		{1, PT_OP_F, 5, 40, 90},
-		/* fwd: corr 4 (900-920 on 9), corr 1 (1000-1100 on 7), corr 3 (1400-1500 on 7): stream 7 wins */
-		{0, PT_OP_F, 7, 1000, 1500},
-		/* bwd: corr 2 (1050-1300 on 8) and corr 3 (on 7): 250 ns on 8 against 100 on 7 */
-		{0, PT_OP_I, 8, 1050, 1300},
+	    /* rank 1's GPU range, as is */
+	    {1, PT_OP_F, 5, 40, 90},
+	    /* fwd: corr 4 (900-920 on 9), corr 1 (1000-1100 on 7), corr 3 (1400-1500 on 7): stream 7 wins */
+	    {0, PT_OP_F, 7, 1000, 1500},
+	    /* bwd: corr 2 (1050-1300 on 8) and corr 3 (on 7): 250 ns on 8 against 100 on 7 */
+	    {0, PT_OP_I, 8, 1050, 1300},
 	};
 	pt_event ev;
 	size_t n = 0;
@@ -236,8 +236,8 @@ static void test_nest_and_shift(void **state)
 		int64_t s, e;
 		int depth;
 	} r[] = {
-		{1, d1, -50, 100, 0}, {1, d1, -40, 30, 1}, {1, d1, -40, -35, 2}, /* same start: the longer outside */
-		{1, d1, 30, 60, 1},   {1, d2, 0, 10, 0},   {2, d1, 0, 10, 0},	 {1, d1, 100, 110, 0},
+	    {1, d1, -50, 100, 0}, {1, d1, -40, 30, 1}, {1, d1, -40, -35, 2}, /* same start: the longer outside */
+	    {1, d1, 30, 60, 1},	  {1, d2, 0, 10, 0},   {2, d1, 0, 10, 0},    {1, d1, 100, 110, 0},
 	};
 	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
 		pt_event e = act(PT_OP_RANGE, r[i].stream, -1, r[i].s, r[i].e, 0);
@@ -308,13 +308,14 @@ static void test_kineto_shapes(void **state)
 	(void)state;
 	tu_log_reset();
 	/* the JSON Array Format, string tids, a fractional ts, phases not imported */
-	const char *arr = "[{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":\"stream 7\","
-			  "\"ts\":1700000000000001.250,\"dur\":2.5},"
-			  "{\"ph\":\"B\",\"name\":\"b\",\"pid\":1,\"tid\":1,\"ts\":1},"
-			  "{\"ph\":\"E\",\"pid\":1,\"tid\":1,\"ts\":2},"
-			  "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"aten::mm\",\"pid\":9,\"tid\":9,\"ts\":1700000000000000.5,"
-			  "\"dur\":1,\"args\":{\"nested\":{\"ts\":5,\"name\":\"no\"},\"list\":[1,{\"name\":\"no\"}]}},"
-			  "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"no ts\",\"pid\":9,\"tid\":9}]";
+	const char *arr =
+	    "[{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":\"stream 7\","
+	    "\"ts\":1700000000000001.250,\"dur\":2.5},"
+	    "{\"ph\":\"B\",\"name\":\"b\",\"pid\":1,\"tid\":1,\"ts\":1},"
+	    "{\"ph\":\"E\",\"pid\":1,\"tid\":1,\"ts\":2},"
+	    "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"aten::mm\",\"pid\":9,\"tid\":9,\"ts\":1700000000000000.5,"
+	    "\"dur\":1,\"args\":{\"nested\":{\"ts\":5,\"name\":\"no\"},\"list\":[1,{\"name\":\"no\"}]}},"
+	    "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"no ts\",\"pid\":9,\"tid\":9}]";
 	pt_trace *t;
 	imp_rules rules;
 	imp im;
@@ -346,9 +347,10 @@ static void test_kineto_shapes(void **state)
 
 	/* baseTimeNanoseconds before the events: times are relative to it;
 	 * distributedInfo gives the rank; args.stream/device win over pid/tid */
-	const char *rel = "{\"distributedInfo\":{\"rank\":3},\"baseTimeNanoseconds\":1743521598000000000,"
-			  "\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":99,"
-			  "\"ts\":198093488368.463,\"dur\":0.001,\"args\":{\"stream\":13,\"device\":2,\"correlation\":5}}]}";
+	const char *rel =
+	    "{\"distributedInfo\":{\"rank\":3},\"baseTimeNanoseconds\":1743521598000000000,"
+	    "\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":99,"
+	    "\"ts\":198093488368.463,\"dur\":0.001,\"args\":{\"stream\":13,\"device\":2,\"correlation\":5}}]}";
 	assert_int_equal(import_text(rel, "rel.json", &t, &rules, &im), 0);
 	assert_int_equal(pt_trace_nranks(t), 1);
 	pt_rank_info ri;
@@ -377,7 +379,8 @@ static void test_kineto_shapes(void **state)
 	imp_fini(&im);
 	imp_rules_fini(&rules);
 	tu_log_reset();
-	assert_int_equal(import_text("{\"traceEvents\":[{\"ph\":\"X\" \"x\"}]}", "bad.json", &t, &rules, &im), PT_EINVAL);
+	assert_int_equal(import_text("{\"traceEvents\":[{\"ph\":\"X\" \"x\"}]}", "bad.json", &t, &rules, &im),
+			 PT_EINVAL);
 	assert_logged("bad.json: invalid JSON at byte 28");
 	imp_fini(&im);
 	imp_rules_fini(&rules);
@@ -386,9 +389,9 @@ static void test_kineto_shapes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_us_to_ns),	 cmocka_unit_test(test_comm_kernels),
-		cmocka_unit_test(test_labels),		 cmocka_unit_test(test_label_ranges),
-		cmocka_unit_test(test_nest_and_shift), cmocka_unit_test(test_kineto_shapes),
+	    cmocka_unit_test(test_us_to_ns),	   cmocka_unit_test(test_comm_kernels),
+	    cmocka_unit_test(test_labels),	   cmocka_unit_test(test_label_ranges),
+	    cmocka_unit_test(test_nest_and_shift), cmocka_unit_test(test_kineto_shapes),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tu_tmp_cleanup();

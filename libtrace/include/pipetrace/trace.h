@@ -379,9 +379,9 @@ typedef struct pt_range_label {
 } pt_range_label;
 
 typedef struct pt_label_stats {
-	int64_t ranges; /* labelled ranges considered */
-	int64_t ops;	/* ops recorded */
-	int64_t idle;	/* labelled CPU ranges that launched no GPU work (no op) */
+	int64_t ranges;		       /* labelled ranges considered */
+	int64_t ops;		       /* ops recorded */
+	int64_t idle;		       /* labelled CPU ranges that launched no GPU work (no op) */
 	int64_t kinds[PT_OP_KIND_MAX]; /* ops recorded, by kind */
 } pt_label_stats;
 
