@@ -124,6 +124,7 @@ typedef struct imp {
 	size_t capshash;
 	struct imp_name {
 		int rank, id; /* device ordinal or thread id */
+		int64_t seq;  /* order given: the first name of (rank, id) wins */
 		char *name;
 	} * devnames, *thnames;
 	size_t ndevnames, nthnames;

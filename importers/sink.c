@@ -86,27 +86,44 @@ int imp_rank(imp *im, int rank, const char *source, int guessed)
 
 static int add_name(struct imp_name **v, size_t *n, int rank, int id, const char *name)
 {
-	for (size_t i = 0; i < *n; i++)
-		if ((*v)[i].rank == rank && (*v)[i].id == id)
-			return 0; /* the first name given wins */
-	struct imp_name *nv = realloc(*v, (*n + 1) * sizeof *nv);
-	if (!nv)
-		return PT_ENOMEM;
-	*v = nv;
-	nv[*n].rank = rank;
-	nv[*n].id = id;
-	if (!(nv[*n].name = strdup(name)))
+	if (!(*n & (*n - 1))) { /* 0, 1, 2, 4, ...: double */
+		struct imp_name *nv = realloc(*v, (*n ? 2 * *n : 16) * sizeof *nv);
+		if (!nv)
+			return PT_ENOMEM;
+		*v = nv;
+	}
+	struct imp_name *e = &(*v)[*n];
+	e->rank = rank;
+	e->id = id;
+	e->seq = (int64_t)*n;
+	if (!(e->name = strdup(name)))
 		return PT_ENOMEM;
 	(*n)++;
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	const struct imp_name *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The first name given for (rank, id); v sorted by name_cmp. */
 static const char *find_name(const struct imp_name *v, size_t n, int rank, int id)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i].rank == rank && v[i].id == id)
-			return v[i].name;
-	return NULL;
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].rank < rank || (v[mid].rank == rank && v[mid].id < id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo].rank == rank && v[lo].id == id ? v[lo].name : NULL;
 }
 
 int imp_device_name(imp *im, int rank, int device, const char *name)
@@ -116,8 +133,6 @@ int imp_device_name(imp *im, int rank, int device, const char *name)
 
 int imp_thread_name(imp *im, int rank, uint32_t tid, const char *name)
 {
-	if (im->nthnames > 100000) /* names only help people; a trace with more threads keeps its ids */
-		return 0;
 	return add_name(&im->thnames, &im->nthnames, rank, (int)tid, name);
 }
 
@@ -212,9 +227,23 @@ static uint64_t mix(uint64_t x)
 	return x;
 }
 
-static struct imp_stream *stream_get(imp *im, int32_t rank, uint32_t id, int gpu, int32_t device)
+/* The stream (rank, id) of that kind, or NULL; *slot: where it would go. */
+static struct imp_stream *stream_find(const imp *im, int32_t rank, uint32_t id, int gpu, size_t *slot)
 {
 	uint64_t key = (uint64_t)(uint32_t)rank << 33 | (uint64_t)(gpu != 0) << 32 | id;
+	size_t j = im->capshash ? mix(key) & (im->capshash - 1) : 0;
+	for (; im->capshash && im->shash[j]; j = (j + 1) & (im->capshash - 1)) {
+		struct imp_stream *s = &im->streams[im->shash[j] - 1];
+		if (s->rank == rank && s->id == id && (s->gpu != 0) == (gpu != 0))
+			return s;
+	}
+	if (slot)
+		*slot = j;
+	return NULL;
+}
+
+static struct imp_stream *stream_get(imp *im, int32_t rank, uint32_t id, int gpu, int32_t device)
+{
 	if (2 * (im->nstreams + 1) > im->capshash) {
 		size_t cap = im->capshash ? im->capshash * 2 : 256;
 		uint32_t *h = calloc(cap, sizeof *h);
@@ -232,12 +261,10 @@ static struct imp_stream *stream_get(imp *im, int32_t rank, uint32_t id, int gpu
 		im->shash = h;
 		im->capshash = cap;
 	}
-	size_t j = mix(key) & (im->capshash - 1);
-	for (; im->shash[j]; j = (j + 1) & (im->capshash - 1)) {
-		struct imp_stream *s = &im->streams[im->shash[j] - 1];
-		if (s->rank == rank && s->id == id && (s->gpu != 0) == (gpu != 0))
-			return s;
-	}
+	size_t j;
+	struct imp_stream *found = stream_find(im, rank, id, gpu, &j);
+	if (found)
+		return found;
 	if (im->nstreams == im->capstreams) {
 		size_t cap = im->capstreams ? im->capstreams * 2 : 64;
 		struct imp_stream *v = realloc(im->streams, cap * sizeof *v);
@@ -418,19 +445,11 @@ int imp_stream_is_comm(const imp *im, const struct imp_stream *s)
 	return s->comm_ns > s->comp_ns;
 }
 
-/* Whether rank r has a GPU stream with this id (a thread id that clashes
- * with it is not described: the stream's row wins). */
-static int gpu_stream_exists(imp *im, int32_t rank, uint32_t id)
-{
-	for (size_t i = 0; i < im->nstreams; i++)
-		if (im->streams[i].gpu && im->streams[i].rank == rank && im->streams[i].id == id)
-			return 1;
-	return 0;
-}
-
 static int describe(imp *im)
 {
 	int err = 0;
+	qsort(im->devnames, im->ndevnames, sizeof *im->devnames, name_cmp);
+	qsort(im->thnames, im->nthnames, sizeof *im->thnames, name_cmp);
 	for (int r = 0; r < im->capranks && !err; r++) {
 		struct imp_rank *rk = &im->ranks[r];
 		if (!rk->used)
@@ -452,8 +471,8 @@ static int describe(imp *im)
 		if (s->gpu) {
 			snprintf(name, sizeof name, "stream %u", s->id);
 		} else {
-			if (gpu_stream_exists(im, s->rank, s->id))
-				continue;
+			if (stream_find(im, s->rank, s->id, 1, NULL))
+				continue; /* a thread id that clashes with a GPU stream's: the stream's row wins */
 			const char *t = find_name(im->thnames, im->nthnames, s->rank, (int)s->id);
 			snprintf(name, sizeof name, "%s", t ? t : "");
 			if (!t)

@@ -372,6 +372,24 @@ static void test_kineto_shapes(void **state)
 	imp_fini(&im);
 	imp_rules_fini(&rules);
 
+	/* an event before the second of the first one read: time 0 moves back to it */
+	const char *early = "{\"traceEvents\":[{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"k\",\"pid\":0,\"tid\":7,"
+			    "\"ts\":1700000001000000.5,\"dur\":1},{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"op\","
+			    "\"pid\":9,\"tid\":9,\"ts\":1700000000500000,\"dur\":2}]}";
+	assert_int_equal(import_text(early, "early.json", &t, &rules, &im), 0);
+	assert_string_equal(pt_trace_meta(t, "epoch_ns"), "1700000000500000000");
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	assert_int_equal(pt_cursor_next(c, &ev), 1);
+	assert_int_equal(ev.op.kind, PT_OP_RANGE);
+	assert_int_equal(ev.start_ns, 0);
+	assert_int_equal(ev.end_ns, 2000);
+	assert_int_equal(pt_cursor_next(c, &ev), 1);
+	assert_int_equal(ev.start_ns, 500000500);
+	pt_cursor_close(c);
+	pt_trace_close(t);
+	imp_fini(&im);
+	imp_rules_fini(&rules);
+
 	/* not traces */
 	tu_log_reset();
 	assert_int_equal(import_text("{\"a\":[1,2]}", "na.json", &t, &rules, &im), PT_EINVAL);
