@@ -22,7 +22,7 @@ static void help(void)
 {
 	printf("usage: pipetrace import [options] FILE [FILE...] [-o TRACE.db]\n\n"
 	       "Turn a profile recorded by another tool into a pipetrace trace database, for\n"
-	       "`pipetrace stats` and the exports:\n"
+	       "`pipetrace stats` and every other reader of traces:\n"
 	       "  - PyTorch profiler (Kineto) traces: Chrome-trace JSON, .json or .json.gz, one file\n"
 	       "    per rank (its distributedInfo.rank says which), several into one database;\n"
 	       "  - Nsight Systems SQLite exports (`nsys export --type sqlite`): one rank per process\n"
