@@ -20,7 +20,7 @@ CFLAGS ?= -O2 -g
 WERROR ?= -Werror
 PT_CFLAGS := -std=c11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -fPIC -pthread \
 	-Ilibtrace/include -I$(BUILD) -I.
-LIBS := -lsqlite3 -lyajl -lpthread -lm
+LIBS := -lsqlite3 -lyajl -lz -lpthread -lm
 
 ifeq ($(V),1)
 Q :=
@@ -60,7 +60,7 @@ gated = $(foreach f,$(FEATURES),$(if $(have_$(f)),,$(filter %_$(f).c,$(1))))
 sources = $(filter-out $(call gated,$(wildcard $(1)/*.c)),$(wildcard $(1)/*.c))
 
 LIBTRACE_SRC := $(call sources,libtrace)
-APP_SRC := $(call sources,runner) $(call sources,exporters) $(call sources,viewer) \
+APP_SRC := $(call sources,runner) $(call sources,importers) $(call sources,exporters) $(call sources,viewer) \
 	$(filter-out cli/main.c,$(call sources,cli))
 FEATURE_CFLAGS := $(sort $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_CFLAGS))))
 FEATURE_LIBS := $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_LIBS)))

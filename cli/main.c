@@ -19,6 +19,7 @@ static const struct cmd {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
 	{"check", cmd_check, "compare a trace with a baseline; exit 3 on a regression (CI gate)"},
+	{"import", cmd_import, "PyTorch-profiler (Kineto) JSON, nsys SQLite export -> trace.db"},
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 	{"merge", cmd_merge, "per-process traces of one run -> one trace, clocks aligned"},
 };

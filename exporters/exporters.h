@@ -34,6 +34,7 @@ typedef struct pt_rank_metrics {
 	int lead_phase_;		     /* private: the gate of the gap before the first op */
 	int64_t lead_sent_, lead_done_;
 	int64_t sim_bubble;		     /* the sim's prediction (pt_metrics.has_sim); -1 when none */
+	int64_t nops[PT_OP_FB + 1]; /* its ops by kind (F, B, I, W, FB), labels included */
 } pt_rank_metrics;
 
 /* What an idle moment waited for. */
@@ -64,6 +65,8 @@ typedef struct pt_metrics {
 	int64_t sim_latency; /* ns */
 	double sim_bandwidth; /* bytes/s, 0 unlimited */
 	char sim_derived[32]; /* kinds derived rather than measured, "I W"; "" when none */
+	int ops_are_labels;	    /* meta ops.from = annotations: ops only name GPU work (imports) */
+	int64_t nops[PT_OP_FB + 1]; /* ops by kind, all ranks */
 } pt_metrics;
 
 /* Compute the metrics of an open trace, rank by rank, in bounded memory. */

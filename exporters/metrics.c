@@ -117,13 +117,14 @@ static void close_until(struct sweep *s, int64_t t)
 
 enum { CLS_NONE, CLS_COMPUTE, CLS_COMM };
 
-/* Compute or communication, as docs/metrics.md says: pipeline ops by kind,
- * GPU activity by the role of its stream. */
-static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
+/* Compute or communication, as docs/metrics.md says: pipeline ops by kind
+ * (unless they only label GPU work, as in imported traces), GPU activity by
+ * the role of its stream. */
+static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm, int labels)
 {
 	int kind = ev->op.kind;
 	if (pt_kind_is_compute(kind))
-		return CLS_COMPUTE;
+		return labels ? CLS_NONE : CLS_COMPUTE;
 	if (pt_kind_is_comm(kind))
 		return CLS_COMM;
 	if (kind != PT_OP_KERNEL && kind != PT_OP_MEMCPY && kind != PT_OP_MEMSET)
@@ -134,7 +135,7 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm)
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, int flush, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int flush, int labels, pt_rank_metrics *m)
 {
 	struct idle_rank ir;
 	int err = idle_prepare(t, rank, flush, &ir);
@@ -163,7 +164,9 @@ static int rank_metrics(pt_trace *t, int rank, int flush, pt_rank_metrics *m)
 	pt_event ev;
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
-		int cls = classify(&ev, comm_streams, ncomm);
+		if (pt_kind_is_compute(ev.op.kind))
+			m->nops[ev.op.kind]++;
+		int cls = classify(&ev, comm_streams, ncomm, labels);
 		if (cls == CLS_NONE)
 			continue;
 		close_until(&s, ev.start_ns);
@@ -231,6 +234,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 	int err = 0;
 	const char *mode = pt_trace_meta(t, "comm_mode");
 	int flush = mode && !strcmp(mode, "flush");
+	const char *from = pt_trace_meta(t, "ops.from");
+	m->ops_are_labels = from && !strcmp(from, "annotations");
 	m->win_start = INT64_MAX;
 	m->win_end = INT64_MIN;
 	for (int i = 0; i < n && !err; i++) {
@@ -243,7 +248,7 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
 		rm->sim_bubble = -1;
-		err = rank_metrics(t, rank, flush, rm);
+		err = rank_metrics(t, rank, flush, m->ops_are_labels, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;
@@ -278,6 +283,8 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		m->comm += rm->comm;
 		m->overlap += rm->overlap;
 		m->exposed += rm->exposed;
+		for (int k = 0; k <= PT_OP_FB; k++)
+			m->nops[k] += rm->nops[k];
 		if (rm->theory_bubble < 0)
 			theory_all = 0;
 		else {

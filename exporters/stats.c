@@ -97,14 +97,49 @@ static const char *meta_or(pt_trace *t, const char *k, const char *def)
 	return v && *v ? v : def;
 }
 
+/* An imported profile has no plan and no theory: what it has is GPU time,
+ * so say that in words before the table. */
+static void imported_summary(pt_trace *t, const pt_metrics *m, double div, const char *u, FILE *out)
+{
+	int64_t window = m->win_end - m->win_start;
+	fprintf(out, "GPU span %.3f %s \xc2\xb7 compute busy %.3f %s \xc2\xb7 communication busy %.3f %s",
+		(double)window / div, u, (double)m->busy / div, u, (double)m->comm / div, u);
+	if (m->comm > 0)
+		fprintf(out, " \xc2\xb7 hidden under compute %.3f %s (%.2f%%) \xc2\xb7 exposed %.3f %s",
+			(double)m->overlap / div, u, 100 * m->overlap_ratio, (double)m->exposed / div, u);
+	if (m->nranks > 1)
+		fprintf(out, " (sums over %d ranks)", m->nranks);
+	fprintf(out, "\n");
+	int any = 0;
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++) {
+		if (!m->nops[k])
+			continue;
+		fprintf(out, "%s %lld %s", any ? " \xc2\xb7" : "ops labelled from annotations:", (long long)m->nops[k],
+			pt_kind_name(k));
+		any = 1;
+	}
+	if (any)
+		fprintf(out, "\n");
+	(void)t;
+}
+
 int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 {
 	const char *u;
 	int64_t window = m->win_end - m->win_start;
 	double div = pt_unit_div(window, &u);
-	fprintf(out, "%s \xc2\xb7 %d ranks \xc2\xb7 %s microbatches \xc2\xb7 %s backend \xc2\xb7 %s comm \xc2\xb7 %s\n",
-		meta_or(t, "schedule", "?"), m->nranks, meta_or(t, "microbatches", "?"), meta_or(t, "backend", "?"),
-		meta_or(t, "comm_mode", "?"), pt_trace_path(t));
+	const char *schedule = meta_or(t, "schedule", "?");
+	int imported = !strcmp(schedule, "imported");
+	if (imported)
+		fprintf(out, "imported from %s \xc2\xb7 %d rank%s \xc2\xb7 %s \xc2\xb7 %s\n",
+			meta_or(t, "backend", "?"), m->nranks, m->nranks == 1 ? "" : "s",
+			meta_or(t, "import.source", "?"), pt_trace_path(t));
+	else
+		fprintf(
+		    out,
+		    "%s \xc2\xb7 %d ranks \xc2\xb7 %s microbatches \xc2\xb7 %s backend \xc2\xb7 %s comm \xc2\xb7 %s\n",
+		    schedule, m->nranks, meta_or(t, "microbatches", "?"), meta_or(t, "backend", "?"),
+		    meta_or(t, "comm_mode", "?"), pt_trace_path(t));
 	fprintf(out, "window %.3f %s   bubble ratio", (double)window / div, u);
 	pct(out, m->bubble_ratio);
 	if (!isnan(m->theory_bubble_ratio)) {
@@ -139,6 +174,8 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 			fprintf(out, ", free links");
 		fprintf(out, "\n");
 	}
+	if (imported)
+		imported_summary(t, m, div, u, out);
 	fprintf(out, "\ntimes in %s\n", u);
 	fprintf(out, "%-6s %10s %10s %10s %10s %10s %10s %10s %8s %5s %6s\n", "rank", "busy", "bubble", "theory", "sim",
 		"span-bub", "comm", "exposed", "overlap", "peak", "theory");
@@ -155,7 +192,10 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 		cell(out, r->comm, div);
 		cell(out, r->exposed, div);
 		pct(out, r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
-		fprintf(out, " %5d", r->peak_act);
+		if (m->ops_are_labels) /* labels carry no chunk or microbatch to count activations by */
+			fprintf(out, " %5s", "-");
+		else
+			fprintf(out, " %5d", r->peak_act);
 		if (r->theory_peak >= 0)
 			fprintf(out, " %6d\n", r->theory_peak);
 		else
@@ -316,6 +356,18 @@ static void json_trace(yajl_gen g, pt_trace *t, const pt_metrics *m)
 	jint(g, "bubble_ns", m->bubble);
 	jint(g, "comm_ns", m->comm);
 	jint(g, "exposed_comm_ns", m->exposed);
+	jint(g, "overlap_ns", m->overlap);
+	jstr(g, "ops_from");
+	const char *from = pt_trace_meta(t, "ops.from");
+	if (from)
+		jstr(g, from);
+	else
+		yajl_gen_null(g);
+	jstr(g, "ops");
+	yajl_gen_map_open(g);
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		jint(g, pt_kind_name(k), m->nops[k]);
+	yajl_gen_map_close(g);
 	jstr(g, "per_rank");
 	yajl_gen_array_open(g);
 	for (int i = 0; i < m->nranks; i++) {
@@ -327,6 +379,7 @@ static void json_trace(yajl_gen g, pt_trace *t, const pt_metrics *m)
 		jint(g, "span_bubble_ns", r->span_bubble);
 		jint(g, "comm_ns", r->comm);
 		jint(g, "exposed_comm_ns", r->exposed);
+		jint(g, "overlap_ns", r->overlap);
 		jnum(g, "overlap_ratio", r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
 		jint(g, "peak_activations", r->peak_act);
 		jint(g, "first_ns", r->first);

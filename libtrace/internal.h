@@ -99,4 +99,34 @@ void pt_tickmap_fini(pt_tickmap *m);
  * pt_begin/pt_end write 2 and 3). */
 enum { PT_REC_COMPLETE = 1, PT_REC_BEGIN = 2, PT_REC_END = 3, PT_REC_COMPLETE_TICKS = 4 };
 
+/* --- post passes (rec.c gives post.c the database) --- */
+
+/*
+ * Write every event emitted so far (partial buffers included; begins still
+ * open are dropped, as at close), then hold the recorder's database lock and
+ * return its connection, inside the recording's open transaction; NULL with
+ * *err set when the recording has failed. Every producer must have stopped
+ * using its buffer, and none may emit until pt_rec_post_end_, which records
+ * a failure err in the recorder (pt_rec_close then fails too), releases the
+ * lock and returns err.
+ */
+sqlite3 *pt_rec_post_begin_(pt_rec *r, int *err);
+int pt_rec_post_end_(pt_rec *r, int err);
+const char *pt_rec_path_(const pt_rec *r);
+
+/* Open ranges' ends, innermost last, for rebuilding nesting (post.c, nsys.c). */
+typedef struct pt_nest {
+	int64_t *end;
+	size_t n, cap;
+} pt_nest;
+
+/* Enter a range that starts at start (ranges of s ended by then are closed):
+ * returns its depth (the ranges still open around it) and pushes its end;
+ * -1 on ENOMEM. Ranges must arrive by start, longest first at equal starts.
+ * Free s->end when done. */
+int pt_nest_enter(pt_nest *s, int64_t start, int64_t end);
+
+/* Whether db has a table of that name: 1, 0, or -1 on an SQLite failure. */
+int pt_table_exists(sqlite3 *db, const char *name);
+
 #endif

@@ -394,3 +394,27 @@ void pt_rec_abort(pt_rec *r)
 	unlink(r->tmp);
 	rec_free(r);
 }
+
+/* ------------------------------------ for the passes of post.c (imports) */
+
+sqlite3 *pt_rec_post_begin_(pt_rec *r, int *err)
+{
+	pthread_mutex_lock(&r->db_lock);
+	*err = r->err ? r->err : drain_all(r);
+	if (!*err)
+		return r->db;
+	if (!r->err)
+		r->err = *err;
+	pthread_mutex_unlock(&r->db_lock);
+	return NULL;
+}
+
+int pt_rec_post_end_(pt_rec *r, int err)
+{
+	if (err && !r->err)
+		r->err = err;
+	pthread_mutex_unlock(&r->db_lock);
+	return err;
+}
+
+const char *pt_rec_path_(const pt_rec *r) { return r->path; }

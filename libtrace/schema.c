@@ -145,7 +145,7 @@ int pt_schema_check_file(const char *path)
 	return 0;
 }
 
-static int table_exists(sqlite3 *db, const char *name)
+int pt_table_exists(sqlite3 *db, const char *name)
 {
 	sqlite3_stmt *st;
 	int found = 0;
@@ -191,15 +191,15 @@ int pt_schema_check_db(sqlite3 *db, const char *path)
 				 sqlite3_errmsg(db));
 	}
 	if (app != PT_APPLICATION_ID) {
-		int has_meta = table_exists(db, "meta");
+		int has_meta = pt_table_exists(db, "meta");
 		if (has_meta < 0)
 			return pt_logerr(PT_ECORRUPT, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
 		return pt_logerr(PT_EFOREIGN,
 				 "%s: an SQLite database, but not a pipetrace trace (application_id %#llx, "
 				 "expected %#x)%s",
 				 path, (unsigned long long)app, PT_APPLICATION_ID,
-				 table_exists(db, "TARGET_INFO_SESSION_START_TIME") == 1 ||
-						 table_exists(db, "StringIds") == 1
+				 pt_table_exists(db, "TARGET_INFO_SESSION_START_TIME") == 1 ||
+						 pt_table_exists(db, "StringIds") == 1
 					 ? "; it looks like an Nsight Systems export: use `pipetrace import`"
 					 : "");
 	}
@@ -214,7 +214,7 @@ int pt_schema_check_db(sqlite3 *db, const char *path)
 	static const char *const need[] = {"meta",    "strings", "ranks",  "streams", "chunks", "plan",   "ops",
 					   "comms",   "kernels", "memcpy", "memset",  "sync",   "runtime", "ranges"};
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-		int e = table_exists(db, need[i]);
+		int e = pt_table_exists(db, need[i]);
 		if (e < 0)
 			return pt_logerr(PT_ECORRUPT, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
 		if (e == 0)

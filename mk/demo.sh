@@ -40,3 +40,8 @@ for s in zb1p 1f1b; do
 done
 "$PT" stats "$D/trace-overlap.db" "$D/whatif-zb1p.db" "$D/whatif-1f1b.db"
 printf '\nWritten: %s/check.xml, %s/check.md, %s/whatif-zb1p.db, %s/whatif-1f1b.db\n' "$D" "$D" "$D" "$D"
+
+say "A real profile: DeepSeek's DualPipe F&B chunk pair on an H800 (PyTorch profiler JSON): pipetrace import"
+"$PT" import tests/data/deepseek/deepseek-profile-train.json -o "$D/deepseek.db" --force
+"$PT" stats "$D/deepseek.db" | sed -n '1,4p'
+printf '\nWritten: %s/deepseek.db\n' "$D"

@@ -353,6 +353,107 @@ int pt_rec_close(pt_rec *rec);
 /* Give up: stop the writer, delete the temporary file, free rec. NULL is a no-op. */
 void pt_rec_abort(pt_rec *rec);
 
+/* --------------------------------------- passes over a finished recording */
+/*
+ * For traces that arrive whole (imports) rather than live. Each pass first
+ * writes every event emitted so far, so every recording thread must have
+ * stopped using its buffer (as for pt_rec_close); the calling thread may emit
+ * again afterwards. Not the hot path: each reads or rewrites rows. A failure
+ * is logged, returned, and makes pt_rec_close fail too.
+ */
+
+/* Add delta_ns to every time recorded so far (e.g. to make the earliest
+ * event time 0). Errors: PT_ESQL, PT_EIO. */
+int pt_rec_shift(pt_rec *rec, int64_t delta_ns);
+
+/* Rebuild ranges.depth: the number of ranges of the same rank, stream (thread)
+ * and domain that enclose a range (begun no later, ended after it began).
+ * Errors: PT_ESQL, PT_ENOMEM. */
+int pt_rec_nest_ranges(pt_rec *rec);
+
+/* The op that ranges of one name on one rank (or on every rank: rank -1) stand for. */
+typedef struct pt_range_label {
+	int32_t rank;
+	uint32_t name; /* string id (pt_rec_intern) */
+	pt_op op;      /* kind, chunk, mb, ... of the op to record */
+} pt_range_label;
+
+typedef struct pt_label_stats {
+	int64_t ranges;		       /* labelled ranges considered */
+	int64_t ops;		       /* ops recorded */
+	int64_t idle;		       /* labelled CPU ranges that launched no GPU work (no op) */
+	int64_t kinds[PT_OP_KIND_MAX]; /* ops recorded, by kind */
+} pt_label_stats;
+
+/*
+ * Record a pipeline op (ops table, step -1) for every range a label names.
+ * A range on a CPU thread (device -1) becomes the span of the GPU work it
+ * launched: the kernels, copies and memsets whose launching runtime call (same
+ * rank, same corr) started inside it — on the launching thread, or, when no
+ * labelled range of that thread is open then, on the rank's other threads
+ * (autograd's backward thread runs inside the main thread's annotation). The
+ * op sits on the stream that ran most of that work, from its first start to
+ * its last end there. A range on a GPU stream (a profiler's own projection)
+ * becomes an op of its own interval, but only on ranks whose CPU ranges
+ * labelled nothing. stats (may be NULL) says what was made. Errors: PT_ESQL,
+ * PT_ENOMEM.
+ */
+int pt_rec_label_ranges(pt_rec *rec, const pt_range_label *labels, size_t n, pt_label_stats *stats);
+
+/* ---------------------------------------------- Nsight Systems exports */
+
+typedef struct pt_nsys pt_nsys; /* an `nsys export --type sqlite` file open for reading */
+
+/*
+ * Open an Nsight Systems SQLite export read-only and check that it is one
+ * pipetrace can import: a file (PT_ENOENT), SQLite (PT_ENOTDB), not damaged
+ * (PT_ECORRUPT), an nsys export and not some other database (PT_EFOREIGN, also
+ * for a pipetrace trace), with the tables an import needs — StringIds,
+ * TARGET_INFO_SESSION_START_TIME, CUPTI_ACTIVITY_KIND_KERNEL — and the columns
+ * it reads (PT_EINVAL, naming the table or column). Tables nsys leaves out
+ * when they would be empty (MEMCPY, MEMSET, SYNCHRONIZATION, RUNTIME,
+ * NVTX_EVENTS) are optional. Each failure is logged with the path.
+ */
+int pt_nsys_open(const char *path, pt_nsys **out);
+void pt_nsys_close(pt_nsys *n);
+
+/* The absolute time (ns since 1970, UTC) of the export's time 0. */
+int64_t pt_nsys_epoch_ns(const pt_nsys *n);
+
+/* The processes that ran GPU kernels, in globalPid order: process i is rank i
+ * of the rows pt_nsys_read delivers. */
+int pt_nsys_nprocs(const pt_nsys *n);
+/* The OS process id of process i (-1 when i is out of range). */
+int64_t pt_nsys_pid(const pt_nsys *n, int i);
+
+/* One row of an export, as pipetrace sees it. */
+typedef struct pt_nsys_row {
+	pt_event ev;	    /* a KERNEL, MEMCPY, MEMSET, SYNC, RUNTIME or RANGE event: times in ns on
+			       the export's timeline; rank = the process's index, -1 for a process
+			       without kernels; stream = CUDA stream, or the thread id (runtime
+			       calls, NVTX ranges); ranges' depth (op.payload) rebuilt for push/pop
+			       ranges per thread and domain; ev.name and op.seq (domain) unset */
+	const char *name;   /* kernel (demangled), call (without its _vNNNN suffix), range text,
+			       or a copy / memset / sync description; borrowed for the callback */
+	uint32_t name_key;  /* the StringIds id the name came from (stable within the export, for
+			       caching); 0 when it did not come from StringIds */
+	const char *domain; /* NVTX domain of a range; NULL for the default domain and others */
+} pt_nsys_row;
+
+/*
+ * Deliver every row of the activity tables — kernels, copies, memsets,
+ * synchronisations, runtime calls, NVTX push/pop and start/end ranges — to
+ * fn, table by table, in bounded memory. fn returns 0 to go on, or a PT_E*
+ * code that stops the walk and is returned. NVTX marks and ranges never
+ * ended are skipped.
+ */
+int pt_nsys_read(pt_nsys *n, int (*fn)(void *ctx, const pt_nsys_row *row), void *ctx);
+
+/* The names of the threads of the processes with kernels (table ThreadNames,
+ * optional): fn(ctx, rank, thread id, name) once per thread; a nonzero return
+ * stops and is returned. */
+int pt_nsys_thread_names(pt_nsys *n, int (*fn)(void *ctx, int rank, uint32_t tid, const char *name), void *ctx);
+
 /* ------------------------------------------------------------------ reader */
 
 typedef struct pt_trace pt_trace;   /* a trace open for reading */
