@@ -55,7 +55,7 @@ int pt_tsc_usable(void)
 #endif
 }
 
-int pt_tickmap_sample(pt_tickmap *m)
+int pt_tickmap_sample(pt_tickmap *m, int pin)
 {
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
@@ -82,17 +82,22 @@ int pt_tickmap_sample(pt_tickmap *m)
 			best_ns = ns;
 		}
 	}
-	if (m->n > 0 && best_t <= m->tick[m->n - 1])
+	if (m->n > 0 && best_t <= m->tick[m->n - 1]) {
+		m->pinned |= pin;
 		return 0; /* no progress since the last sample */
+	}
 	/* Keep samples at least 10 ms apart, except the newest, which always
 	 * moves forward: memory stays small over long runs while every tick the
 	 * writer converts lies below the newest sample (interpolation, never
-	 * extrapolation, once two samples exist). */
-	if (m->n >= 2 && best_ns - m->ns[m->n - 2] < 10000000)
+	 * extrapolation, once two samples exist). A pinned newest sample has
+	 * had ticks converted against it and stays, or those ticks would
+	 * convert differently later. */
+	if (m->n >= 2 && !m->pinned && best_ns - m->ns[m->n - 2] < 10000000)
 		m->n--;
 	m->tick[m->n] = best_t;
 	m->ns[m->n] = best_ns;
 	m->n++;
+	m->pinned = pin;
 	return 0;
 }
 

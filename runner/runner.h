@@ -101,6 +101,14 @@ enum pt_print_flags {
 /* Print one line per rank, "r<rank>: <op> <op> …", in the spec notation. */
 void pt_plan_print(const pt_plan *plan, FILE *out, unsigned flags);
 
+/* Which receive each compute op of rank r consumes: need[i * 2 + k] is the
+ * plan index of the RECV that op i's k-th input comes from (k = 0: the
+ * activation of F / FB's forward half, or the gradient of B / I; k = 1: the
+ * gradient of FB's backward half), -1 when that input is local or absent.
+ * An input is the earliest not yet consumed RECV of the same payload, chunk
+ * and microbatch. need holds 2 * plan->rank[r].n entries. PT_ENOMEM. */
+int pt_plan_inputs(const pt_plan *plan, int r, int32_t *need);
+
 /* Number of compute ops and of messages (SEND + RECV) over all ranks. */
 size_t pt_plan_count(const pt_plan *plan, int comm);
 
