@@ -8,6 +8,9 @@
  * pairs begins with ends, converts clock ticks to ns and inserts rows with
  * multi-row prepared statements inside batched transactions. When a thread
  * laps the writer it waits (counted as a stall) rather than dropping events.
+ * An idle writer naps longer and longer (200 µs up to 10 ms) and a producer
+ * handing over a chunk wakes it: polling at a fixed 200 µs cost a tenth of a
+ * core on virtual machines where every wake-up is expensive.
  *
  * The database is built in a temporary file beside the target and renamed
  * over it by pt_rec_close only, so no reader ever sees a half-written trace.
@@ -80,6 +83,13 @@ struct pt_rec {
 	pthread_t writer;
 	int writer_started;
 	atomic_int stop;
+	/* waking an idle writer: it sets `sleeping`, then looks for full
+	 * chunks once more; a producer marks a chunk full, then signals if it
+	 * sees `sleeping` (seq_cst both ways, so one of them sees the other) */
+	pthread_mutex_t wake_mu;
+	pthread_cond_t wake_cv;
+	atomic_int sleeping;
+	int wake_pending;
 	enum pt_clock clock;
 	int tsc;
 	int64_t t0_mono; /* CLOCK_MONOTONIC at trace time 0 */
@@ -389,10 +399,23 @@ static int drain(pt_rec *r)
 	return err;
 }
 
+/* Whether some buffer has a full chunk waiting for the writer. */
+static int work_waiting(pt_rec *r)
+{
+	int any = 0;
+	pthread_mutex_lock(&r->reg_lock);
+	for (pt_tbuf *b = r->tbufs; b && !any; b = b->next)
+		any = atomic_load(&b->chunks[b->wnext].full) != 0;
+	pthread_mutex_unlock(&r->reg_lock);
+	return any;
+}
+
+enum { NAP_MIN_NS = 200000, NAP_MAX_NS = 10000000 };
+
 static void *writer_main(void *arg)
 {
 	pt_rec *r = arg;
-	struct timespec nap = {0, 200000}; /* 200 µs between empty polls */
+	int64_t nap = NAP_MIN_NS;
 	while (!atomic_load(&r->stop)) {
 		pthread_mutex_lock(&r->db_lock);
 		uint64_t before = r->rows + r->stage[0].n + r->stage[1].n;
@@ -403,10 +426,35 @@ static void *writer_main(void *arg)
 		if (r->tsc && !r->err && !busy)
 			pt_tickmap_sample(&r->tm, 0);
 		pthread_mutex_unlock(&r->db_lock);
-		if (!busy) /* nap only when there was nothing to drain */
-			nanosleep(&nap, NULL);
+		if (busy) {
+			nap = NAP_MIN_NS;
+			continue;
+		}
+		/* idle: nap, each time longer, unless a chunk is handed over */
+		pthread_mutex_lock(&r->wake_mu);
+		atomic_store(&r->sleeping, 1);
+		if (!r->wake_pending && !atomic_load(&r->stop) && !work_waiting(r)) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			int64_t ns = until.tv_nsec + nap;
+			until.tv_sec += ns / 1000000000;
+			until.tv_nsec = ns % 1000000000;
+			pthread_cond_timedwait(&r->wake_cv, &r->wake_mu, &until);
+		}
+		r->wake_pending = 0;
+		atomic_store(&r->sleeping, 0);
+		pthread_mutex_unlock(&r->wake_mu);
+		nap = nap * 2 > NAP_MAX_NS ? NAP_MAX_NS : nap * 2;
 	}
 	return NULL;
+}
+
+static void wake_writer(pt_rec *r)
+{
+	pthread_mutex_lock(&r->wake_mu);
+	r->wake_pending = 1;
+	pthread_cond_signal(&r->wake_cv);
+	pthread_mutex_unlock(&r->wake_mu);
 }
 
 /* ------------------------------------------------------------- producers */
@@ -478,7 +526,9 @@ void pt_tbuf_advance_(pt_tbuf *b)
 {
 	struct chunk *c = &b->chunks[b->cur];
 	c->count = b->hot.pos;
-	atomic_store_explicit(&c->full, 1, memory_order_release);
+	atomic_store(&c->full, 1); /* seq_cst: pairs with the writer's `sleeping` */
+	if (atomic_load(&b->rec->sleeping))
+		wake_writer(b->rec);
 	b->cur = (b->cur + 1) % b->nchunks;
 	c = &b->chunks[b->cur];
 	if (atomic_load_explicit(&c->full, memory_order_acquire)) {
@@ -602,6 +652,8 @@ static void rec_free(pt_rec *r)
 		free(r->strs[i].s);
 	free(r->strs);
 	pthread_mutex_destroy(&r->str_lock);
+	pthread_mutex_destroy(&r->wake_mu);
+	pthread_cond_destroy(&r->wake_cv);
 	pt_tbuf *b = r->tbufs;
 	while (b) {
 		pt_tbuf *n = b->next;
@@ -649,6 +701,8 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	pthread_mutex_init(&r->db_lock, NULL);
 	pthread_mutex_init(&r->reg_lock, NULL);
 	pthread_mutex_init(&r->str_lock, NULL);
+	pthread_mutex_init(&r->wake_mu, NULL);
+	pthread_cond_init(&r->wake_cv, NULL);
 	r->clock = opts->clock;
 	r->tsc = opts->clock == PT_CLOCK_TSC && pt_tsc_usable();
 	r->chunk_events = opts->chunk_events ? opts->chunk_events : 4096;
@@ -907,6 +961,7 @@ static void stop_writer(pt_rec *r)
 	if (!r->writer_started)
 		return;
 	atomic_store(&r->stop, 1);
+	wake_writer(r);
 	pthread_join(r->writer, NULL);
 	r->writer_started = 0;
 }
