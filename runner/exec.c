@@ -70,17 +70,20 @@ struct pt_exec {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* to the caller: a rank is ready or finished */
 	pthread_cond_t gate; /* to the ranks: go */
-	int ready, go, finished, err;
+	int ready, go, finished, started, err;
+	int64_t cpu_end; /* process CPU time when the last rank finished */
 	atomic_int abort;
 	atomic_size_t done_ops;
 };
 
-static int64_t mono_ns(void)
+static int64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 int64_t pt_exec_now(const pt_rec *rec) { return rec ? pt_rec_ticks(rec) : mono_ns(); }
 
@@ -502,7 +505,8 @@ static void *rank_main(void *arg)
 	if (err)
 		fail(x, err);
 	pthread_mutex_lock(&x->mu);
-	x->finished++;
+	if (++x->finished == x->started)
+		x->cpu_end = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	pthread_cond_signal(&x->cv);
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
@@ -596,7 +600,8 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 	pthread_mutex_lock(&x->mu);
 	while (x->ready < started)
 		pthread_cond_wait(&x->cv, &x->mu);
-	int64_t t0 = mono_ns(), t0_tick = pt_exec_now(o->rec);
+	int64_t t0 = mono_ns(), t0_tick = pt_exec_now(o->rec), c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	x->started = started;
 	x->go = 1;
 	pthread_cond_broadcast(&x->gate);
 	while (x->finished < started) {
@@ -630,6 +635,7 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 		res->slots_grown += x->rk[r].grown;
 	}
 	res->step_ns = end - t0;
+	res->cpu_ns = x->cpu_end - c0;
 	double ns_per_tick = t1_tick > t0_tick ? (double)(t1 - t0) / (double)(t1_tick - t0_tick) : 1.0;
 	if (!o->rec)
 		ns_per_tick = 1.0;

@@ -112,6 +112,7 @@ typedef struct pt_exec_step_opts {
 /* What one step measured. */
 typedef struct pt_exec_result {
 	int64_t step_ns;   /* from the ranks' common start to the last rank's end */
+	int64_t cpu_ns;	   /* CPU time the whole process used meanwhile (every thread) */
 	pt_cost median;	   /* median duration per compute op kind (0 where none ran) */
 	size_t events;	   /* events recorded (0 when not recording) */
 	int slots;	   /* activation slots in the pool, all ranks */
