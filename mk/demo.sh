@@ -25,3 +25,8 @@ for mode in flush overlap; do
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
 printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
+
+say "For real: pipetrace run --backend cpu (DualPipe, 4 ranks as threads, 8 microbatches, checked)"
+"$PT" run --backend cpu -s dualpipe -p 4 -n 8 -o "$D/trace-cpu.db" --force
+"$PT" stats "$D/trace-cpu.db"
+printf '\nWritten: %s/trace-cpu.db\n' "$D"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chan.h"
 #include "cpu.h"
@@ -40,6 +41,41 @@ void *pt_cpu_alloc(size_t bytes)
 		return NULL;
 	memset(p, 0, pad(bytes ? bytes : 1)); /* fault it in now, not in a timed op */
 	return p;
+}
+
+int pt_cpu_arena_init(struct pt_cpu_arena *a, size_t bytes)
+{
+	memset(a, 0, sizeof *a);
+	if (!bytes)
+		return 0;
+	size_t size = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return PT_ENOMEM;
+#ifdef MADV_HUGEPAGE
+	madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, size); /* fault it in now, not in a timed op */
+	a->base = p;
+	a->size = size;
+	return 0;
+}
+
+void *pt_cpu_arena_take(struct pt_cpu_arena *a, size_t bytes)
+{
+	bytes = pad(bytes ? bytes : 1);
+	if (!a->base || a->size - a->used < bytes)
+		return NULL;
+	void *p = a->base + a->used;
+	a->used += bytes;
+	return p;
+}
+
+void pt_cpu_arena_fini(struct pt_cpu_arena *a)
+{
+	if (a->base)
+		munmap(a->base, a->size);
+	memset(a, 0, sizeof *a);
 }
 
 /* ------------------------------------------------------------- memory */
@@ -147,7 +183,13 @@ static int slot_create(void *be, int rank, void **out)
 	pt_cpu *c = be;
 	const size_t nh = pad((size_t)c->m.n * (size_t)c->m.h * c->m.esz);
 	struct pt_cpu_slot *s = calloc(1, sizeof *s);
-	char *mem = s ? pt_cpu_alloc(12 * nh) : NULL;
+	if (!s)
+		return pt_logerr(PT_ENOMEM, "cpu backend: out of memory for an activation slot");
+	char *mem = pt_cpu_arena_take(&c->arena, 12 * nh);
+	if (!mem) { /* the pool grew past the plan's peak */
+		s->heap = 1;
+		mem = pt_cpu_alloc(12 * nh);
+	}
 	if (!mem) {
 		free(s);
 		return pt_logerr(PT_ENOMEM, "cpu backend: out of memory for an activation slot");
@@ -167,7 +209,7 @@ static void slot_destroy(void *be, void *slot)
 {
 	(void)be;
 	struct pt_cpu_slot *s = slot;
-	if (s)
+	if (s && s->heap)
 		free(s->x);
 	free(s);
 }
@@ -263,8 +305,19 @@ int pt_cpu_create(const pt_plan *plan, const pt_cpu_opts *o, pt_cpu **out)
 	c->par = calloc((size_t)nch, sizeof *c->par);
 	c->dg = calloc((size_t)plan->ranks, sizeof *c->dg);
 	c->loss = malloc((size_t)(c->G ? c->G : 1) * sizeof *c->loss);
-	c->data = pt_cpu_alloc(2 * (size_t)c->G * c->nh_bytes);
-	if (!c->par || !c->dg || !c->loss || !c->data) {
+	if (!c->par || !c->dg || !c->loss) {
+		err = PT_ENOMEM;
+		goto fail;
+	}
+	/* one arena: weights and gradients, data, scratch, the pools' slots */
+	size_t slots = 0;
+	for (int r = 0; r < plan->ranks; r++)
+		slots += (size_t)pt_exec_pool_size(plan, r);
+	size_t total = (size_t)nch * 4 * pad(wbytes) + 2 * (size_t)c->G * c->nh_bytes +
+		       (size_t)plan->ranks * 4 * c->nh_bytes + slots * 12 * c->nh_bytes;
+	if ((err = pt_cpu_arena_init(&c->arena, total)))
+		goto fail;
+	if (!(c->data = pt_cpu_arena_take(&c->arena, 2 * (size_t)c->G * c->nh_bytes))) {
 		err = PT_ENOMEM;
 		goto fail;
 	}
@@ -274,17 +327,17 @@ int pt_cpu_create(const pt_plan *plan, const pt_cpu_opts *o, pt_cpu **out)
 	}
 	for (int k = 0; k < nch && !err; k++) {
 		struct pt_cpu_param *p = &c->par[k];
-		p->w1 = pt_cpu_alloc(wbytes);
-		p->w2 = pt_cpu_alloc(wbytes);
-		p->dw1 = pt_cpu_alloc(wbytes);
-		p->dw2 = pt_cpu_alloc(wbytes);
+		p->w1 = pt_cpu_arena_take(&c->arena, wbytes);
+		p->w2 = pt_cpu_arena_take(&c->arena, wbytes);
+		p->dw1 = pt_cpu_arena_take(&c->arena, wbytes);
+		p->dw2 = pt_cpu_arena_take(&c->arena, wbytes);
 		if (!p->w1 || !p->w2 || !p->dw1 || !p->dw2)
 			err = PT_ENOMEM;
 		else
 			pt_mlp_init_weights(&c->m, o->seed, plan->chunk[k].stage, p->w1, p->w2);
 	}
 	for (int r = 0; r < plan->ranks && !err; r++)
-		if (!(c->dg[r] = pt_cpu_alloc(4 * c->nh_bytes)))
+		if (!(c->dg[r] = pt_cpu_arena_take(&c->arena, 4 * c->nh_bytes)))
 			err = PT_ENOMEM;
 	if (err)
 		goto fail;
@@ -382,17 +435,9 @@ void pt_cpu_destroy(pt_cpu *c)
 		return;
 	pt_exec_destroy(c->x);
 	pt_chan_destroy(c->chan);
-	for (int k = 0; c->par && k < c->plan->ranks * c->plan->chunks; k++) {
-		free(c->par[k].w1);
-		free(c->par[k].w2);
-		free(c->par[k].dw1);
-		free(c->par[k].dw2);
-	}
-	for (int r = 0; c->dg && r < c->plan->ranks; r++)
-		free(c->dg[r]);
 	free(c->par);
 	free(c->dg);
 	free(c->loss);
-	free(c->data);
+	pt_cpu_arena_fini(&c->arena);
 	free(c);
 }

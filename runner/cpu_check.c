@@ -28,51 +28,47 @@ struct ref {
 	void **w1, **w2, **dw1, **dw2; /* [S] */
 	void **a, **g, **y;		/* [S] activations of the current microbatch */
 	void *dy, *dx, *dg;
+	void **ptrs; /* the arrays above, in one allocation */
+	struct pt_cpu_arena arena;
 };
 
 static void ref_free(struct ref *f)
 {
-	for (int s = 0; s < f->S; s++) {
-		if (f->w1)
-			free(f->w1[s]), free(f->w2[s]), free(f->dw1[s]), free(f->dw2[s]);
-		if (f->a)
-			free(f->a[s]), free(f->g[s]), free(f->y[s]);
-	}
-	free(f->w1), free(f->w2), free(f->dw1), free(f->dw2);
-	free(f->a), free(f->g), free(f->y);
-	free(f->dy), free(f->dx), free(f->dg);
+	free(f->ptrs);
+	pt_cpu_arena_fini(&f->arena);
 }
 
 static int ref_alloc(pt_cpu *c, struct ref *f)
 {
 	const int S = c->plan->nstages;
 	const size_t wb = (size_t)4 * (size_t)c->m.h * (size_t)c->m.h * c->m.esz, nh = c->nh_bytes;
+	const size_t wpad = (wb + 63) & ~(size_t)63;
 	memset(f, 0, sizeof *f);
 	f->S = S;
-	f->w1 = calloc((size_t)S, sizeof(void *));
-	f->w2 = calloc((size_t)S, sizeof(void *));
-	f->dw1 = calloc((size_t)S, sizeof(void *));
-	f->dw2 = calloc((size_t)S, sizeof(void *));
-	f->a = calloc((size_t)S, sizeof(void *));
-	f->g = calloc((size_t)S, sizeof(void *));
-	f->y = calloc((size_t)S, sizeof(void *));
-	if (!f->w1 || !f->w2 || !f->dw1 || !f->dw2 || !f->a || !f->g || !f->y)
+	if (!(f->ptrs = calloc(7 * (size_t)S, sizeof(void *))))
 		return PT_ENOMEM;
+	void ***v[] = {&f->w1, &f->w2, &f->dw1, &f->dw2, &f->a, &f->g, &f->y};
+	for (int i = 0; i < 7; i++)
+		*v[i] = f->ptrs + (size_t)i * S;
+	int err = pt_cpu_arena_init(&f->arena, (size_t)S * (4 * wpad + 9 * nh) + 6 * nh);
+	if (err)
+		return err;
+	struct pt_cpu_arena *a = &f->arena;
 	for (int s = 0; s < S; s++) {
-		f->w1[s] = pt_cpu_alloc(wb);
-		f->w2[s] = pt_cpu_alloc(wb);
-		f->dw1[s] = pt_cpu_alloc(wb);
-		f->dw2[s] = pt_cpu_alloc(wb);
-		f->a[s] = pt_cpu_alloc(4 * nh);
-		f->g[s] = pt_cpu_alloc(4 * nh);
-		f->y[s] = pt_cpu_alloc(nh);
+		f->w1[s] = pt_cpu_arena_take(a, wb);
+		f->w2[s] = pt_cpu_arena_take(a, wb);
+		f->dw1[s] = pt_cpu_arena_take(a, wb);
+		f->dw2[s] = pt_cpu_arena_take(a, wb);
+		f->a[s] = pt_cpu_arena_take(a, 4 * nh);
+		f->g[s] = pt_cpu_arena_take(a, 4 * nh);
+		f->y[s] = pt_cpu_arena_take(a, nh);
 		if (!f->w1[s] || !f->w2[s] || !f->dw1[s] || !f->dw2[s] || !f->a[s] || !f->g[s] || !f->y[s])
 			return PT_ENOMEM;
 		pt_mlp_init_weights(&c->m, c->o.seed, s, f->w1[s], f->w2[s]);
 	}
-	f->dy = pt_cpu_alloc(nh);
-	f->dx = pt_cpu_alloc(nh);
-	f->dg = pt_cpu_alloc(4 * nh);
+	f->dy = pt_cpu_arena_take(a, nh);
+	f->dx = pt_cpu_arena_take(a, nh);
+	f->dg = pt_cpu_arena_take(a, 4 * nh);
 	return f->dy && f->dx && f->dg ? 0 : PT_ENOMEM;
 }
 

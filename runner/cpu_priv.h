@@ -13,6 +13,20 @@ struct pt_cpu_param {
 	void *w1, *w2, *dw1, *dw2;
 };
 
+/* One block for a run's big buffers, mapped once and backed by huge pages
+ * where the kernel allows: faulting tens of MiB in page by page costs ~25 us
+ * a page on some virtual machines, more than a default run computes. */
+struct pt_cpu_arena {
+	char *base;
+	size_t size, used;
+};
+
+/* Map and fault in `bytes` (0 is fine). PT_ENOMEM. */
+int pt_cpu_arena_init(struct pt_cpu_arena *a, size_t bytes);
+/* The next 64-byte aligned piece of `bytes`, zeroed; NULL when full. */
+void *pt_cpu_arena_take(struct pt_cpu_arena *a, size_t bytes);
+void pt_cpu_arena_fini(struct pt_cpu_arena *a);
+
 /* One (chunk, microbatch)'s activations: x the received input, a the
  * pre-activation (then its gradient), g = GELU(a), y the output, dy its
  * gradient, dx the input's gradient; xin what the forward read (x, or the
@@ -20,6 +34,7 @@ struct pt_cpu_param {
 struct pt_cpu_slot {
 	void *x, *a, *g, *y, *dy, *dx;
 	const void *xin;
+	int heap; /* x is the start of a malloc'ed block (the arena was full) */
 };
 
 struct pt_cpu {
@@ -36,6 +51,7 @@ struct pt_cpu {
 	pt_chan *chan;
 	pt_exec *x;
 	pt_exec_ops ops;
+	struct pt_cpu_arena arena; /* weights, gradients, data, scratch, the first slots */
 };
 
 /* 64-byte aligned, zeroed (so faulted in), padded to 64 bytes; NULL on ENOMEM. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cmd.h"
@@ -125,8 +126,11 @@ int run_cpu(struct run_args *a)
 		err = pt_cpu_meta(cpu, rec);
 	if (!err)
 		err = pt_rec_meta_int(rec, "cpu.step_ns", res.step_ns);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (!err)
 		err = pt_rec_meta_int(rec, "cpu.warmup_steps", a->warmup);
+	if (!err)
+		err = pt_rec_meta_int(rec, "cpu.cores", cores);
 	if (!err)
 		err = check_meta(rec, &chk, a->check);
 	if (!err) {
@@ -138,11 +142,15 @@ int run_cpu(struct run_args *a)
 		cli_fmt_ns(res.step_ns, res.step_ns, step, sizeof step);
 		double flops = pt_cpu_step_flops(cpu);
 		printf("recorded %s on %d ranks, %d microbatches (cpu backend, %s comm, %s, hidden %d, %d rows): "
-		       "%zu ops, %zu messages, step %s, %.2f GFLOP/s -> %s\n",
+		       "%zu ops, %zu messages, step %s, %.1f GFLOP/s over all ranks -> %s\n",
 		       plan->name, plan->ranks, plan->microbatches, pt_comm_name(a->comm), pt_dtype_name(a->dtype),
 		       a->hidden, a->seq * a->mb_size, pt_plan_count(plan, 0), pt_plan_count(plan, 1), step,
 		       res.step_ns > 0 ? flops / (double)res.step_ns : 0, a->output);
 	}
+	if (!err && !a->quiet && cores > 0 && cores < plan->ranks)
+		printf("note: %d ranks shared %ld cores: op times include waiting for a core, so idle time is not "
+		       "the schedule's alone\n",
+		       plan->ranks, cores);
 	if (!err && a->check) {
 		FILE *f = chk.ok ? stdout : stderr;
 		if (!a->quiet || !chk.ok) {
