@@ -55,7 +55,7 @@ int pt_tsc_usable(void)
 #endif
 }
 
-int pt_tickmap_sample(pt_tickmap *m, int pin)
+int pt_tickmap_sample(pt_tickmap *m)
 {
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
@@ -82,22 +82,20 @@ int pt_tickmap_sample(pt_tickmap *m, int pin)
 			best_ns = ns;
 		}
 	}
-	if (m->n > 0 && best_t <= m->tick[m->n - 1]) {
-		m->pinned |= pin;
+	if (m->n > 0 && best_t <= m->tick[m->n - 1])
 		return 0; /* no progress since the last sample */
-	}
 	/* Keep samples at least 10 ms apart, except the newest, which always
 	 * moves forward: memory stays small over long runs while every tick the
 	 * writer converts lies below the newest sample (interpolation, never
-	 * extrapolation, once two samples exist). A pinned newest sample has
-	 * had ticks converted against it and stays, or those ticks would
-	 * convert differently later. */
+	 * extrapolation, once two samples exist). A newest sample some tick
+	 * was converted against stays, or that tick would convert differently
+	 * later. */
 	if (m->n >= 2 && !m->pinned && best_ns - m->ns[m->n - 2] < 10000000)
 		m->n--;
 	m->tick[m->n] = best_t;
 	m->ns[m->n] = best_ns;
 	m->n++;
-	m->pinned = pin;
+	m->pinned = 0;
 	return 0;
 }
 
@@ -108,10 +106,11 @@ static int64_t lerp(int64_t t, int64_t t0, int64_t n0, int64_t t1, int64_t n1)
 	return n0 + (int64_t)((long double)(t - t0) * (long double)(n1 - n0) / (long double)(t1 - t0));
 }
 
-int64_t pt_tickmap_ns(const pt_tickmap *m, int64_t tick)
+int64_t pt_tickmap_ns(pt_tickmap *m, int64_t tick)
 {
 	if (m->n == 0)
 		return tick;
+	m->pinned |= m->n <= 2 || tick >= m->tick[m->n - 2]; /* the newest sample is used */
 	if (m->n == 1)
 		return m->ns[0] + (tick - m->tick[0]); /* assume 1 GHz until a second sample */
 	size_t lo = 0, hi = m->n - 1;

@@ -386,7 +386,7 @@ static int drain(pt_rec *r)
 	if (!any)
 		return 0;
 	if (r->tsc)
-		pt_tickmap_sample(&r->tm, 1);
+		pt_tickmap_sample(&r->tm);
 	for (pt_tbuf *b = list; b && !err; b = b->next) {
 		for (; b->wready && !err; b->wready--) {
 			struct chunk *c = &b->chunks[b->wnext];
@@ -424,7 +424,7 @@ static void *writer_main(void *arg)
 			r->err = err;
 		int busy = !r->err && r->rows + r->stage[0].n + r->stage[1].n != before;
 		if (r->tsc && !r->err && !busy)
-			pt_tickmap_sample(&r->tm, 0);
+			pt_tickmap_sample(&r->tm);
 		pthread_mutex_unlock(&r->db_lock);
 		if (busy) {
 			nap = NAP_MIN_NS;
@@ -758,7 +758,7 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	r->t0_mono = pt_mono_ns();
 	int64_t epoch = pt_real_ns();
 	if (r->tsc)
-		pt_tickmap_sample(&r->tm, 0);
+		pt_tickmap_sample(&r->tm);
 	const char *clock = r->clock == PT_CLOCK_VIRTUAL ? "virtual"
 			    : r->tsc			  ? "tsc->CLOCK_MONOTONIC"
 							  : "CLOCK_MONOTONIC";
@@ -935,7 +935,7 @@ static int drain_all(pt_rec *r)
 {
 	int err = drain(r);
 	if (r->tsc)
-		pt_tickmap_sample(&r->tm, 1);
+		pt_tickmap_sample(&r->tm);
 	for (pt_tbuf *b = r->tbufs; b && !err; b = b->next) {
 		/* The chunks the producer filled, then the one it is filling. */
 		while (!err && atomic_load_explicit(&b->chunks[b->wnext].full, memory_order_acquire)) {

@@ -89,16 +89,6 @@ int64_t pt_exec_now(const pt_rec *rec) { return rec ? pt_rec_ticks(rec) : mono_n
 
 /* ------------------------------------------------------------- the plan */
 
-/* The holder (rank * chunks + chunk) of the stage next to (r, c), -1 if none. */
-static int neighbour(const pt_plan *p, int r, int c, int dstage)
-{
-	const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
-	int s = ci->stage + dstage;
-	if (s < 0 || s >= p->nstages)
-		return -1;
-	return p->holder[ci->pipe * p->nstages + s];
-}
-
 static int maxmb(const pt_plan *p) { return p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1]; }
 
 /* Index of (chunk, mb) in a rank's slot table, -1 when out of range. */
@@ -161,7 +151,7 @@ static int walk_peak(const pt_plan *p, int r, uint8_t *nsend)
 				TOUCH(rp->ops[j].chunk, rp->ops[j].mb);
 		if (o->kind == PT_OP_F || o->kind == PT_OP_FB) {
 			TOUCH(o->chunk, o->mb);
-			int nb = neighbour(p, r, o->chunk, +1);
+			int nb = pt_plan_neighbour(p, r, o->chunk, +1);
 			if (nb >= 0 && nb / p->chunks == r)
 				TOUCH(nb % p->chunks, o->mb);
 		}
@@ -267,8 +257,8 @@ static void work_of(struct xrank *xr, int chunk, int mb, pt_work *w)
 	w->stage = ci->stage;
 	w->mb = mb;
 	w->gmb = ci->pipe == 0 ? mb : p->mbs[0] + mb;
-	w->first = neighbour(p, xr->r, chunk, -1) < 0;
-	w->last = neighbour(p, xr->r, chunk, +1) < 0;
+	w->first = pt_plan_neighbour(p, xr->r, chunk, -1) < 0;
+	w->last = pt_plan_neighbour(p, xr->r, chunk, +1) < 0;
 	w->slot = NULL;
 }
 
@@ -286,7 +276,7 @@ static int do_forward(struct xrank *xr, int chunk, int mb)
 		w.gmb = 1 - mb;
 	if ((err = x->ops->forward(x->be, &w)))
 		return err;
-	int nb = neighbour(x->plan, xr->r, chunk, +1);
+	int nb = pt_plan_neighbour(x->plan, xr->r, chunk, +1);
 	if (nb >= 0 && nb / x->plan->chunks == xr->r) { /* the next stage is ours: hand over */
 		if ((err = slot_get(xr, nb % x->plan->chunks, mb, 1, &t)))
 			return err;
@@ -307,7 +297,7 @@ static int do_backward(struct xrank *xr, int chunk, int mb, int defer)
 	w.slot = s->mem;
 	if ((err = x->ops->backward(x->be, &w, defer)))
 		return err;
-	int pb = neighbour(x->plan, xr->r, chunk, -1);
+	int pb = pt_plan_neighbour(x->plan, xr->r, chunk, -1);
 	if (pb >= 0 && pb / x->plan->chunks == xr->r) {
 		if ((err = slot_get(xr, pb % x->plan->chunks, mb, 0, &t)))
 			return err;

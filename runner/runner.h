@@ -118,6 +118,18 @@ static inline const pt_chunk_info *pt_plan_chunk(const pt_plan *p, int rank, int
 	return &p->chunk[rank * p->chunks + chunk];
 }
 
+/* The chunk next to (rank, chunk) along its pipeline, dstage stages on
+ * (-1: the one feeding it, +1: the one it feeds), as its holder index
+ * rank * chunks + chunk; -1 past either end of the pipeline. */
+static inline int pt_plan_neighbour(const pt_plan *p, int rank, int chunk, int dstage)
+{
+	const pt_chunk_info *ci = pt_plan_chunk(p, rank, chunk);
+	int s = ci->stage + dstage;
+	if (s < 0 || s >= p->nstages)
+		return -1;
+	return p->holder[ci->pipe * p->nstages + s];
+}
+
 /* ------------------------------------------------ plan building (internal) */
 
 /* Allocate an empty plan with its chunk layout unset (generators fill it). */

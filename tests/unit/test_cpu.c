@@ -12,20 +12,11 @@
 #include <math.h>
 
 #include "testutil.h"
+#include "tu_plan.h"
 
 #include "exporters/exporters.h"
 #include "runner/cpu.h"
 #include "runner/runner.h"
-
-static pt_plan *make(int sched, int P, int N)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	if (pt_plan_create(&pp, &p))
-		fail_msg("%s P=%d N=%d:\n%s", pt_sched_name(sched), P, N, tu_log_buf);
-	return p;
-}
 
 static pt_cpu_opts tiny(int dtype)
 {

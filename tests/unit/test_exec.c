@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "testutil.h"
+#include "tu_plan.h"
 
 #include "runner/chan.h"
 #include "runner/exec.h"
@@ -134,16 +135,6 @@ static const pt_exec_ops fake_ops = {.slot_create = f_slot_create,
 				     .post = f_post,
 				     .wait = f_wait,
 				     .abort = f_abort};
-
-static pt_plan *make(int sched, int P, int N)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	if (pt_plan_create(&pp, &p))
-		fail_msg("%s P=%d N=%d:\n%s", pt_sched_name(sched), P, N, tu_log_buf);
-	return p;
-}
 
 static void setup(struct fake *f, const pt_plan *p, pt_exec **x)
 {

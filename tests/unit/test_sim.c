@@ -7,6 +7,7 @@
  * hand-built traces (unions, overlap, activity on communication streams).
  */
 #include "testutil.h"
+#include "tu_plan.h"
 
 #include "exporters/exporters.h"
 #include "runner/runner.h"
@@ -34,16 +35,6 @@ static pt_metrics *measure(const pt_plan *p, const pt_cost *cost, int mode, cons
 	assert_int_equal(pt_metrics_compute(t, &m), 0);
 	pt_trace_close(t);
 	return m;
-}
-
-static pt_plan *make(int sched, int P, int N)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	if (pt_plan_create(&pp, &p))
-		fail_msg("%s P=%d N=%d:\n%s", pt_sched_name(sched), P, N, tu_log_buf);
-	return p;
 }
 
 /* Every rank's bubble is the formula's and the peak activations the spec's. */
