@@ -64,11 +64,12 @@ int pt_cpu_arena_init(struct pt_cpu_arena *a, size_t bytes)
 void *pt_cpu_arena_take(struct pt_cpu_arena *a, size_t bytes)
 {
 	bytes = pad(bytes ? bytes : 1);
-	if (!a->base || a->size - a->used < bytes)
+	if (!a->base || bytes > a->size)
 		return NULL;
-	void *p = a->base + a->used;
-	a->used += bytes;
-	return p;
+	size_t at = atomic_fetch_add(&a->used, bytes);
+	if (at > a->size - bytes)
+		return NULL; /* full (used stays past the end: later takes fail too) */
+	return a->base + at;
 }
 
 void pt_cpu_arena_fini(struct pt_cpu_arena *a)

@@ -5,6 +5,8 @@
 #ifndef PT_RUNNER_CPU_PRIV_H
 #define PT_RUNNER_CPU_PRIV_H
 
+#include <stdatomic.h>
+
 #include "chan.h"
 #include "cpu.h"
 
@@ -18,12 +20,14 @@ struct pt_cpu_param {
  * a page on some virtual machines, more than a default run computes. */
 struct pt_cpu_arena {
 	char *base;
-	size_t size, used;
+	size_t size;
+	_Atomic size_t used; /* rank threads take slots from it when a pool grows */
 };
 
 /* Map and fault in `bytes` (0 is fine). PT_ENOMEM. */
 int pt_cpu_arena_init(struct pt_cpu_arena *a, size_t bytes);
-/* The next 64-byte aligned piece of `bytes`, zeroed; NULL when full. */
+/* The next 64-byte aligned piece of `bytes`, zeroed; NULL when full.
+ * Thread-safe. */
 void *pt_cpu_arena_take(struct pt_cpu_arena *a, size_t bytes);
 void pt_cpu_arena_fini(struct pt_cpu_arena *a);
 
