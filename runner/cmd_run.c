@@ -28,6 +28,8 @@ static void help(void)
 	       "      --comm MODE         flush (default): post each batch before the next compute op\n"
 	       "                          and wait for all of it, as DeepSeek's DualPipe does;\n"
 	       "                          overlap: receive early, wait only for inputs, never block on sends\n"
+	       "  -q, --quiet             print nothing on success\n"
+	       "  -h, --help              this help\n"
 	       "sim backend:\n"
 	       "      --cost LIST         op durations, default F=1ms,B=2ms,I=1ms,W=1ms,FB=3ms\n"
 	       "                          (B is a full backward, I input-only, FB an overlapped pair)\n"
@@ -45,8 +47,7 @@ static void help(void)
 	       "                          losses must be bitwise equal, gradients within 1e-13)\n"
 	       "      --fault KIND        for pipetrace's own tests: plant a bug the check must catch\n"
 	       "                          (skip-w: drop one W's gradients; swap-mb: swap two inputs)\n"
-	       "  -q, --quiet             print nothing on success\n"
-	       "  -h, --help              this help\n\n"
+	       "\n"
 	       "Exit status: 0 recorded, 1 failure (cpu: also a failed check, the trace then kept with\n"
 	       "meta cpu.check = failed), 2 bad parameters or input (cpu: also a run that would not fit\n"
 	       "in memory). Nothing is left at FILE unless the whole run was recorded.\n");

@@ -17,7 +17,7 @@
 
 struct progress {
 	const char *what;
-	int64_t t0;
+	int64_t t0, last;
 	int tty, shown;
 };
 
@@ -28,12 +28,15 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A progress line on a terminal, once the work has lasted half a second. */
+/* A progress line on a terminal, once the work has lasted half a second,
+ * redrawn at most every 100 ms. */
 static void progress(void *ctx, size_t done, size_t total)
 {
 	struct progress *p = ctx;
-	if (!p->tty || now_ns() - p->t0 < 500000000)
+	int64_t t = now_ns();
+	if (!p->tty || t - p->t0 < 500000000 || (t - p->last < 100000000 && done < total))
 		return;
+	p->last = t;
 	fprintf(stderr, "\rpipetrace run: %s %zu/%zu (%.0f%%)\033[K", p->what, done, total,
 		total ? 100.0 * (double)done / (double)total : 100.0);
 	fflush(stderr);
@@ -43,7 +46,7 @@ static void progress(void *ctx, size_t done, size_t total)
 static void progress_start(struct progress *p, const char *what, int quiet)
 {
 	p->what = what;
-	p->t0 = now_ns();
+	p->t0 = p->last = now_ns();
 	p->tty = !quiet && cli_isatty(stderr);
 	p->shown = 0;
 }
