@@ -9,7 +9,7 @@
 #
 # demo, test and bench first install the Debian packages they lack
 # (mk/deps.sh). Optional features are probed by mk/configure.sh: NO_CUDA=1,
-# NO_CUPTI=1, NO_NCCL=1, NO_NVTX=1, NO_MPI=1 force one off; CUDA=1 (etc.)
+# NO_CUPTI=1, NO_NCCL=1, NO_NVTX=1, NO_MPI=1, NO_OPENBLAS=1 force one off; CUDA=1 (etc.)
 # insists on it and fails loudly when it is missing.
 
 BUILD ?= build
@@ -38,7 +38,8 @@ all: $(BUILD)/pipetrace $(BUILD)/libpipetrace.a $(BUILD)/libpipetrace.so
 # ----------------------------------------------------------- configuration
 CONFIG_FLAGS := CC=$(CC) CUDA_HOME=$(CUDA_HOME) NO_CUDA=$(NO_CUDA) CUDA=$(CUDA) \
 	NO_CUPTI=$(NO_CUPTI) CUPTI=$(CUPTI) NO_NCCL=$(NO_NCCL) NCCL=$(NCCL) \
-	NO_NVTX=$(NO_NVTX) NVTX=$(NVTX) NO_MPI=$(NO_MPI) MPI=$(MPI)
+	NO_NVTX=$(NO_NVTX) NVTX=$(NVTX) NO_MPI=$(NO_MPI) MPI=$(MPI) \
+	NO_OPENBLAS=$(NO_OPENBLAS) OPENBLAS=$(OPENBLAS)
 
 $(BUILD)/config.flags: FORCE
 	@mkdir -p $(BUILD)
@@ -55,7 +56,7 @@ endif
 
 # ----------------------------------------------------------------- sources
 # A file named *_<feature>.c is built only when that feature is in.
-FEATURES := cuda cupti nccl nvtx mpi
+FEATURES := cuda cupti nccl nvtx mpi openblas
 gated = $(foreach f,$(FEATURES),$(if $(have_$(f)),,$(filter %_$(f).c,$(1))))
 sources = $(filter-out $(call gated,$(wildcard $(1)/*.c)),$(wildcard $(1)/*.c))
 
@@ -97,7 +98,7 @@ $(BUILD)/pipetrace: $(BUILD)/obj/cli/main.o $(BUILD)/app.a $(BUILD)/libpipetrace
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/app.a $(BUILD)/libpipetrace.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -DPT_TEST_DATA='"$(CURDIR)/tests/data"' \

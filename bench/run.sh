@@ -12,3 +12,6 @@ echo "== writer thread into SQLite (issue 2)"
 "$BUILD/bench/bench_writer"
 echo "== import of a large Kineto trace (issue 8)"
 "$BUILD/bench/bench_import"
+
+echo "== cpu backend: GEMM peak, stage throughput, tracing overhead (issue 5)"
+"$BUILD/bench/bench_cpu"

@@ -87,12 +87,15 @@ int pt_tickmap_sample(pt_tickmap *m)
 	/* Keep samples at least 10 ms apart, except the newest, which always
 	 * moves forward: memory stays small over long runs while every tick the
 	 * writer converts lies below the newest sample (interpolation, never
-	 * extrapolation, once two samples exist). */
-	if (m->n >= 2 && best_ns - m->ns[m->n - 2] < 10000000)
+	 * extrapolation, once two samples exist). A newest sample some tick
+	 * was converted against stays, or that tick would convert differently
+	 * later. */
+	if (m->n >= 2 && !m->pinned && best_ns - m->ns[m->n - 2] < 10000000)
 		m->n--;
 	m->tick[m->n] = best_t;
 	m->ns[m->n] = best_ns;
 	m->n++;
+	m->pinned = 0;
 	return 0;
 }
 
@@ -103,10 +106,11 @@ static int64_t lerp(int64_t t, int64_t t0, int64_t n0, int64_t t1, int64_t n1)
 	return n0 + (int64_t)((long double)(t - t0) * (long double)(n1 - n0) / (long double)(t1 - t0));
 }
 
-int64_t pt_tickmap_ns(const pt_tickmap *m, int64_t tick)
+int64_t pt_tickmap_ns(pt_tickmap *m, int64_t tick)
 {
 	if (m->n == 0)
 		return tick;
+	m->pinned |= m->n <= 2 || tick >= m->tick[m->n - 2]; /* the newest sample is used */
 	if (m->n == 1)
 		return m->ns[0] + (tick - m->tick[0]); /* assume 1 GHz until a second sample */
 	size_t lo = 0, hi = m->n - 1;

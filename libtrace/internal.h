@@ -86,11 +86,17 @@ typedef struct pt_tickmap {
 	int64_t *tick;
 	int64_t *ns;
 	size_t n, cap;
+	int pinned; /* a tick was converted against the newest sample: keep it */
 } pt_tickmap;
 
-/* Take one bracketed sample (tick read on both sides of the ns read). */
+/* Take one bracketed sample (tick read on both sides of the ns read). The
+ * newest sample is replaced rather than kept when it is under 10 ms from the
+ * one before, unless a conversion has used it: so a tick converts to the
+ * same ns whenever it is converted (both ends of a message, drained at
+ * different times, agree). */
 int pt_tickmap_sample(pt_tickmap *m);
-int64_t pt_tickmap_ns(const pt_tickmap *m, int64_t tick);
+/* Convert a tick (marks the newest sample used when it brackets the tick). */
+int64_t pt_tickmap_ns(pt_tickmap *m, int64_t tick);
 void pt_tickmap_fini(pt_tickmap *m);
 
 /* --- hot-path records (rec.c) --- */

@@ -40,6 +40,8 @@ static void rec_free(pt_rec *r)
 	close_db(r);
 	strings_free(r);
 	pthread_mutex_destroy(&r->str_lock);
+	pthread_mutex_destroy(&r->wake_mu);
+	pthread_cond_destroy(&r->wake_cv);
 	pt_tbuf *b = r->tbufs;
 	while (b) {
 		pt_tbuf *n = b->next;
@@ -84,6 +86,8 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 	pthread_mutex_init(&r->db_lock, NULL);
 	pthread_mutex_init(&r->reg_lock, NULL);
 	pthread_mutex_init(&r->str_lock, NULL);
+	pthread_mutex_init(&r->wake_mu, NULL);
+	pthread_cond_init(&r->wake_cv, NULL);
 	r->clock = opts->clock;
 	r->tsc = opts->clock == PT_CLOCK_TSC && pt_tsc_usable();
 	r->chunk_events = opts->chunk_events ? opts->chunk_events : 4096;
@@ -314,6 +318,7 @@ static void stop_writer(pt_rec *r)
 	if (!r->writer_started)
 		return;
 	atomic_store(&r->stop, 1);
+	pt_writer_wake(r);
 	pthread_join(r->writer, NULL);
 	r->writer_started = 0;
 }

@@ -65,6 +65,13 @@ struct pt_rec {
 	pthread_t writer;
 	int writer_started;
 	atomic_int stop;
+	/* waking an idle writer: it sets `sleeping`, then looks for full
+	 * chunks once more; a producer marks a chunk full, then signals if it
+	 * sees `sleeping` (seq_cst both ways, so one of them sees the other) */
+	pthread_mutex_t wake_mu;
+	pthread_cond_t wake_cv;
+	atomic_int sleeping;
+	int wake_pending;
 	enum pt_clock clock;
 	int tsc;
 	int64_t t0_mono; /* CLOCK_MONOTONIC at trace time 0 */
@@ -94,6 +101,8 @@ int flush_stage(pt_rec *r, int tbl);
 int drain(pt_rec *r);
 int drain_all(pt_rec *r);
 void *writer_main(void *arg);
+/* Wake the writer if it naps (a chunk was handed over, or it must stop). */
+void pt_writer_wake(pt_rec *r);
 void strings_free(pt_rec *r);
 
 /* tbuf.c */

@@ -83,7 +83,9 @@ void pt_tbuf_advance_(pt_tbuf *b)
 {
 	struct chunk *c = &b->chunks[b->cur];
 	c->count = b->hot.pos;
-	atomic_store_explicit(&c->full, 1, memory_order_release);
+	atomic_store(&c->full, 1); /* seq_cst: pairs with the writer's `sleeping` */
+	if (atomic_load(&b->rec->sleeping))
+		pt_writer_wake(b->rec);
 	b->cur = (b->cur + 1) % b->nchunks;
 	c = &b->chunks[b->cur];
 	if (atomic_load_explicit(&c->full, memory_order_acquire)) {

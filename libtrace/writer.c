@@ -297,10 +297,26 @@ int drain(pt_rec *r)
 	return err;
 }
 
+/* Whether some buffer has a full chunk waiting for the writer. */
+static int work_waiting(pt_rec *r)
+{
+	int any = 0;
+	pthread_mutex_lock(&r->reg_lock);
+	for (pt_tbuf *b = r->tbufs; b && !any; b = b->next)
+		any = atomic_load(&b->chunks[b->wnext].full) != 0;
+	pthread_mutex_unlock(&r->reg_lock);
+	return any;
+}
+
+enum { NAP_MIN_NS = 200000, NAP_MAX_NS = 10000000 };
+
+/* An idle writer naps longer and longer (200 µs up to 10 ms) and a producer
+ * handing over a chunk wakes it: polling at a fixed 200 µs cost a tenth of a
+ * core on virtual machines where every wake-up is expensive. */
 void *writer_main(void *arg)
 {
 	pt_rec *r = arg;
-	struct timespec nap = {0, 200000}; /* 200 µs between empty polls */
+	int64_t nap = NAP_MIN_NS;
 	while (!atomic_load(&r->stop)) {
 		pthread_mutex_lock(&r->db_lock);
 		uint64_t before = r->rows + r->stage[0].n + r->stage[1].n;
@@ -311,10 +327,34 @@ void *writer_main(void *arg)
 		if (r->tsc && !r->err && !busy)
 			pt_tickmap_sample(&r->tm);
 		pthread_mutex_unlock(&r->db_lock);
-		if (!busy) /* nap only when there was nothing to drain */
-			nanosleep(&nap, NULL);
+		if (busy) {
+			nap = NAP_MIN_NS;
+			continue;
+		}
+		pthread_mutex_lock(&r->wake_mu);
+		atomic_store(&r->sleeping, 1);
+		if (!r->wake_pending && !atomic_load(&r->stop) && !work_waiting(r)) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			int64_t ns = until.tv_nsec + nap;
+			until.tv_sec += ns / 1000000000;
+			until.tv_nsec = ns % 1000000000;
+			pthread_cond_timedwait(&r->wake_cv, &r->wake_mu, &until);
+		}
+		r->wake_pending = 0;
+		atomic_store(&r->sleeping, 0);
+		pthread_mutex_unlock(&r->wake_mu);
+		nap = nap * 2 > NAP_MAX_NS ? NAP_MAX_NS : nap * 2;
 	}
 	return NULL;
+}
+
+void pt_writer_wake(pt_rec *r)
+{
+	pthread_mutex_lock(&r->wake_mu);
+	r->wake_pending = 1;
+	pthread_cond_signal(&r->wake_cv);
+	pthread_mutex_unlock(&r->wake_mu);
 }
 
 /* FNV-1a */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Probe the optional features (CUDA runtime, CUPTI, NCCL, NVTX, MPI) and write
+# Probe the optional features (CUDA runtime, CUPTI, NCCL, NVTX, MPI, OpenBLAS) and write
 # $BUILD/config.mk (make variables) and $BUILD/config.h (PT_HAVE_* macros and
 # the feature lines `pipetrace --version` prints).
 #
@@ -98,6 +98,17 @@ probe mpi "${MPI:-0}" "${NO_MPI:-0}" "OpenMPI: Debian libopenmpi-dev openmpi-bin
 	"$mpi_cflags" "$mpi_libs" \
 	'#include <mpi.h>
 int main(int argc, char **argv) { MPI_Init(&argc, &argv); MPI_Finalize(); return 0; }'
+
+# OpenBLAS: the cpu backend's GEMM (runner/gemm_openblas.c); without it the
+# backend falls back to its own blocked kernel (runner/gemm.c), slower.
+blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || true)
+blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo "-lopenblas")
+probe openblas "${OPENBLAS:-0}" "${NO_OPENBLAS:-0}" "Debian libopenblas-pthread-dev; the cpu backend uses its own slower GEMM" \
+	"$blas_cflags" "$blas_libs" \
+	'#include <cblas.h>
+int main(void) { double a = 1, b = 1, c = 0; openblas_set_num_threads(1);
+cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0, &a, 1, &b, 1, 0.0, &c, 1);
+return openblas_get_parallel() < 0 || c != 1.0; }'
 
 {
 	# shellcheck disable=SC2059

@@ -45,3 +45,8 @@ say "A real profile: DeepSeek's DualPipe F&B chunk pair on an H800 (PyTorch prof
 "$PT" import tests/data/deepseek/deepseek-profile-train.json -o "$D/deepseek.db" --force
 "$PT" stats "$D/deepseek.db" | sed -n '1,4p'
 printf '\nWritten: %s/deepseek.db\n' "$D"
+
+say "For real: pipetrace run --backend cpu (DualPipe, 4 ranks as threads, 8 microbatches, checked)"
+"$PT" run --backend cpu -s dualpipe -p 4 -n 8 -o "$D/trace-cpu.db" --force
+"$PT" stats "$D/trace-cpu.db"
+printf '\nWritten: %s/trace-cpu.db\n' "$D"

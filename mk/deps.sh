@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, and only those missing.
 #
-#   mk/deps.sh build     compiler, SQLite, yajl, zlib: what `make` needs
+#   mk/deps.sh build     compiler, SQLite, yajl, zlib, OpenBLAS: what `make` needs
 #   mk/deps.sh test      build + cmocka, sqlite3 shell, protoc, python3, OpenMPI, xmllint
 #   mk/deps.sh browser   Chromium and Node.js, for the HTML report's browser tests
 #
@@ -10,7 +10,7 @@
 # halfway. PIPETRACE_NO_INSTALL=1 turns installing off (the check still runs).
 set -eu
 
-pkgs_build="gcc make pkg-config libsqlite3-dev libyajl-dev zlib1g-dev"
+pkgs_build="gcc make pkg-config libsqlite3-dev libyajl-dev zlib1g-dev libopenblas-pthread-dev"
 pkgs_test="$pkgs_build libcmocka-dev sqlite3 protobuf-compiler python3 libopenmpi-dev openmpi-bin libxml2-utils"
 pkgs_browser="chromium nodejs npm"
 

@@ -6,6 +6,7 @@
 #define PT_RUNNER_CMD_H
 
 #include <getopt.h>
+#include <stdint.h>
 
 #include "runner.h"
 
@@ -34,6 +35,21 @@ struct plan_opts {
 	"                          instead of generating one\n"                                                       \
 	"      --activation-bytes SIZE   size of every activation/gradient message (default 0),\n"                    \
 	"                          e.g. 16MiB\n"
+
+/* What `pipetrace run` was asked, for the backend that runs it. */
+struct run_args {
+	struct plan_opts po;
+	const char *backend, *output;
+	int force, quiet, comm;
+	/* cpu backend (run_cpu.c) */
+	int hidden, seq, mb_size, dtype;
+	uint64_t seed;
+	int warmup, check, fault;
+};
+
+/* `pipetrace run --backend cpu`: plan, run, check, record; prints the
+ * summary and returns the exit status. */
+int run_cpu(struct run_args *a);
 
 /* Handle one getopt result if it is a plan option: 1 handled, 0 not ours,
  * -1 bad value (message printed). */

@@ -1,7 +1,7 @@
 /*
  * runner/cmd_run.c — `pipetrace run`: build and validate a plan, execute it
  * on a backend, and record it into a trace database. The sim backend is the
- * embedded default; others register here as they arrive.
+ * embedded default and runs here; the cpu backend's run is run_cpu.c's.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 
 #include "cli/cli.h"
 #include "cmd.h"
+#include "cpu.h"
+#include "exec.h"
 
 static void help(void)
 {
@@ -18,17 +20,33 @@ static void help(void)
 	       "Execute a pipeline schedule on a backend and record every op and message into a\n"
 	       "trace database (SQLite), for `pipetrace stats`, `export` and `view`.\n\n"
 	       "Options:\n" PLAN_HELP
-	       "  -b, --backend NAME      sim (default): discrete-event simulation in virtual time\n"
+	       "  -b, --backend NAME      sim (default): discrete-event simulation in virtual time;\n"
+	       "                          cpu: real execution on threads of this machine, one per rank\n"
 	       "  -o, --output FILE       the trace database to write (default trace.db)\n"
 	       "  -f, --force             replace FILE if it exists\n"
 	       "      --comm MODE         flush (default): post each batch before the next compute op\n"
 	       "                          and wait for all of it, as DeepSeek's DualPipe does;\n"
 	       "                          overlap: receive early, wait only for inputs, never block on sends\n"
-	       COST_HELP
 	       "  -q, --quiet             print nothing on success\n"
-	       "  -h, --help              this help\n\n"
-	       "Exit status: 0 recorded, 1 failure, 2 bad parameters or input. Nothing is left at FILE\n"
-	       "unless the whole run was recorded.\n");
+	       "  -h, --help              this help\n"
+	       "sim backend:\n"
+	       COST_HELP
+	       "cpu backend (each stage Linear(h->4h) -> GELU -> Linear(4h->h), MSE loss; messages are\n"
+	       "mb-size x seq x hidden values):\n"
+	       "      --hidden H          hidden size (default 256)\n"
+	       "      --seq T             sequence length (default 64)\n"
+	       "      --mb-size B         sequences per microbatch (default 2)\n"
+	       "      --dtype fp32|fp64   precision (default fp32)\n"
+	       "      --seed S            weights and data (default 233)\n"
+	       "      --warmup K          unrecorded steps before the recorded one (default 1)\n"
+	       "      --no-check          skip the check against a sequential reference (by default\n"
+	       "                          losses must be bitwise equal, gradients within 1e-13)\n"
+	       "      --fault KIND        for pipetrace's own tests: plant a bug the check must catch\n"
+	       "                          (skip-w: drop one W's gradients; swap-mb: swap two inputs)\n"
+	       "\n"
+	       "Exit status: 0 recorded, 1 failure (cpu: also a failed check, the trace then kept with\n"
+	       "meta cpu.check = failed), 2 bad parameters or input (cpu: also a run that would not fit\n"
+	       "in memory). Nothing is left at FILE unless the whole run was recorded.\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -39,21 +57,34 @@ int cmd_run(int argc, char **argv)
 						 {"force", no_argument, NULL, 'f'},
 						 {"comm", required_argument, NULL, 2001},
 						 COST_LONGOPTS,
+						 {"hidden", required_argument, NULL, 3001},
+						 {"seq", required_argument, NULL, 3002},
+						 {"mb-size", required_argument, NULL, 3003},
+						 {"dtype", required_argument, NULL, 3004},
+						 {"seed", required_argument, NULL, 3005},
+						 {"warmup", required_argument, NULL, 3006},
+						 {"no-check", no_argument, NULL, 3007},
+						 {"fault", required_argument, NULL, 3008},
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	struct plan_opts po = {0};
 	const char *backend = "sim", *output = "trace.db";
-	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, bytes_given = 0, c;
+	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, bytes_given = 0, c, sim_only = 0, cpu_only = 0;
 	pt_cost cost;
-	struct cost_opts co;
-	memset(&co, 0, sizeof co);
+	struct cost_opts cost_o;
+	memset(&cost_o, 0, sizeof cost_o);
+	pt_cpu_opts co = pt_cpu_defaults();
+	struct run_args ra = {.warmup = 1, .check = 1};
+	long v;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:p:n:b:o:fqh", longopts, NULL)) != -1) {
 		bytes_given |= c == 1004;
 		int h = plan_opt(&po, c, optarg);
-		if (!h)
-			h = cost_opt(&co, c, optarg);
+		if (!h) {
+			h = cost_opt(&cost_o, c, optarg);
+			sim_only |= h != 0;
+		}
 		if (h < 0)
 			return CLI_USAGE;
 		if (h)
@@ -68,28 +99,89 @@ int cmd_run(int argc, char **argv)
 			if (comm < 0)
 				return cli_usage("run", "--comm must be flush or overlap, not '%s'", optarg);
 			break;
+		case 3001:
+		case 3002:
+		case 3003: {
+			const char *what = c == 3001 ? "--hidden" : c == 3002 ? "--seq" : "--mb-size";
+			if (cli_parse_int(what, optarg, 1, 1 << 24, &v))
+				return CLI_USAGE;
+			*(c == 3001 ? &co.hidden : c == 3002 ? &co.seq : &co.mb_size) = (int)v;
+			cpu_only = 1;
+			break;
+		}
+		case 3004:
+			if ((co.dtype = pt_dtype_parse(optarg)) < 0)
+				return cli_usage("run", "--dtype must be fp32 or fp64, not '%s'", optarg);
+			cpu_only = 1;
+			break;
+		case 3005: {
+			char *end;
+			unsigned long long s = strtoull(optarg, &end, 0);
+			if (!*optarg || *end || optarg[0] == '-')
+				return cli_usage("run", "--seed must be a non-negative integer, not '%s'", optarg);
+			co.seed = s;
+			cpu_only = 1;
+			break;
+		}
+		case 3006:
+			if (cli_parse_int("--warmup", optarg, 0, 1000, &v))
+				return CLI_USAGE;
+			ra.warmup = (int)v;
+			cpu_only = 1;
+			break;
+		case 3007: ra.check = 0, cpu_only = 1; break;
+		case 3008:
+			if (!strcmp(optarg, "skip-w"))
+				ra.fault = PT_FAULT_SKIP_W;
+			else if (!strcmp(optarg, "swap-mb"))
+				ra.fault = PT_FAULT_SWAP_MB;
+			else
+				return cli_usage("run", "--fault must be skip-w or swap-mb, not '%s'", optarg);
+			cpu_only = 1;
+			break;
 		case 'h': help(); return CLI_OK;
 		default: return cli_usage("run", "unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage("run", "unexpected argument '%s'", argv[optind]);
-	if (strcmp(backend, "sim") != 0)
-		return cli_usage("run", "unknown backend '%s' (this build has: sim)", backend);
+	int is_cpu = !strcmp(backend, "cpu");
+	if (!is_cpu && strcmp(backend, "sim") != 0)
+		return cli_usage("run", "unknown backend '%s' (this build has: sim, cpu)", backend);
+	if (is_cpu && (sim_only || po.bytes))
+		return cli_usage("run", "--cost, --link, --cost-from and --activation-bytes are the sim's; the cpu backend "
+					"measures its costs, and its messages are mb-size x seq x hidden values");
+	if (!is_cpu && cpu_only)
+		return cli_usage("run", "--hidden, --seq, --mb-size, --dtype, --seed, --warmup, --no-check and "
+					"--fault need --backend cpu");
 	int rc = cli_check_output("run", output, force);
 	if (rc)
 		return rc;
+	if (is_cpu) {
+		ra.po = po;
+		ra.backend = backend;
+		ra.output = output;
+		ra.force = force;
+		ra.quiet = quiet;
+		ra.comm = comm;
+		ra.hidden = co.hidden;
+		ra.seq = co.seq;
+		ra.mb_size = co.mb_size;
+		ra.dtype = co.dtype;
+		ra.seed = co.seed;
+		return run_cpu(&ra);
+	}
 
 	pt_plan *plan = NULL;
 	pt_sim *sim = NULL;
 	pt_rec *rec = NULL;
 	if (!bytes_given)
 		po.bytes = -1;
-	int err = cost_resolve(&co, &cost, &po.bytes);
+	int err = cost_resolve(&cost_o, &cost, &po.bytes);
 	if (!err)
 		err = plan_build("run", &po, &plan);
 	if (!err)
-		err = cost_check(&co, plan, &cost, po.bytes, quiet);
+		err = cost_check(&cost_o, plan, &cost, po.bytes, quiet);
 	if (!err)
 		err = pt_sim_run(plan, &cost, comm, &sim);
 	if (!err) {
@@ -104,8 +196,8 @@ int cmd_run(int argc, char **argv)
 				    .plan_source = po.plan_csv};
 		err = pt_run_begin(rec, plan, &info);
 	}
-	if (!err && co.from)
-		err = pt_rec_meta(rec, "cost.from", co.from);
+	if (!err && cost_o.from)
+		err = pt_rec_meta(rec, "cost.from", cost_o.from);
 	if (!err)
 		err = pt_sim_emit(sim, rec);
 	if (!err) {

@@ -41,17 +41,6 @@ static int push_item(struct rank_items *ri, int batch, int cls, int order, const
 	return 0;
 }
 
-/* The neighbour of (rank, chunk) along its pipeline: stage + dstage. Returns
- * the holder index (rank * chunks + chunk) or -1. */
-static int neighbour(const pt_plan *p, int rank, int chunk, int dstage)
-{
-	const pt_chunk_info *ci = pt_plan_chunk(p, rank, chunk);
-	int s = ci->stage + dstage;
-	if (s < 0 || s >= p->nstages)
-		return -1;
-	return p->holder[ci->pipe * p->nstages + s];
-}
-
 static pt_op message(int kind, int payload, int chunk, int mb, int peer, int64_t bytes)
 {
 	pt_op op = pt_op_make(kind, chunk, mb);
@@ -66,7 +55,7 @@ static int edges(const pt_plan *p, struct rank_items *ri, int r, int j, int kind
 		 int *norder)
 {
 	int err = 0;
-	int prev = neighbour(p, r, c, -1), next = neighbour(p, r, c, +1);
+	int prev = pt_plan_neighbour(p, r, c, -1), next = pt_plan_neighbour(p, r, c, +1);
 	int prev_rank = prev < 0 ? -1 : prev / p->chunks, next_rank = next < 0 ? -1 : next / p->chunks;
 	if (kind == PT_OP_F) {
 		pt_op in = message(PT_OP_RECV, PT_ACT, c, mb, prev_rank, bytes);
@@ -159,7 +148,7 @@ int pt_plan_attach_comms(pt_plan *p, int64_t bytes)
 				if (o->kind != PT_OP_SEND || o->peer != b)
 					continue;
 				/* the receiver's chunk for this message */
-				int h = neighbour(p, a, o->chunk, o->payload == PT_ACT ? +1 : -1);
+				int h = pt_plan_neighbour(p, a, o->chunk, o->payload == PT_ACT ? +1 : -1);
 				if (h < 0 || h / v != b || o->mb < 0 || o->mb >= mbmax)
 					continue;
 				expected[((size_t)(h % v) * 2 + o->payload) * (size_t)mbmax + (size_t)o->mb] = o->seq;

@@ -180,3 +180,56 @@ void pt_plan_print(const pt_plan *p, FILE *out, unsigned flags)
 		fputc('\n', out);
 	}
 }
+
+struct want {
+	int payload, chunk, mb;
+};
+
+int pt_plan_inputs(const pt_plan *p, int r, int32_t *need)
+{
+	const pt_rank_plan *rp = &p->rank[r];
+	size_t cap = 16, n = 0;
+	size_t *open = malloc(cap * sizeof *open);
+	if (!open)
+		return PT_ENOMEM;
+	for (size_t i = 0; i < rp->n; i++) {
+		const pt_op *o = &rp->ops[i];
+		need[i * 2] = need[i * 2 + 1] = -1;
+		if (o->kind == PT_OP_RECV) {
+			if (n == cap) {
+				cap *= 2;
+				size_t *g = realloc(open, cap * sizeof *g);
+				if (!g) {
+					free(open);
+					return PT_ENOMEM;
+				}
+				open = g;
+			}
+			open[n++] = i;
+			continue;
+		}
+		if (!pt_kind_is_compute(o->kind))
+			continue;
+		struct want want[2];
+		int nw = 0;
+		if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
+			want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
+		if (o->kind == PT_OP_B || o->kind == PT_OP_I)
+			want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
+		if (o->kind == PT_OP_FB)
+			want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
+		for (int k = 0; k < nw; k++) {
+			for (size_t m = 0; m < n; m++) {
+				const pt_op *rv = &rp->ops[open[m]];
+				if (rv->payload == want[k].payload && rv->chunk == want[k].chunk &&
+				    rv->mb == want[k].mb) {
+					need[i * 2 + k] = (int32_t)open[m];
+					open[m] = open[--n];
+					break;
+				}
+			}
+		}
+	}
+	free(open);
+	return 0;
+}

@@ -103,6 +103,14 @@ enum pt_print_flags {
 /* Print one line per rank, "r<rank>: <op> <op> …", in the spec notation. */
 void pt_plan_print(const pt_plan *plan, FILE *out, unsigned flags);
 
+/* Which receive each compute op of rank r consumes: need[i * 2 + k] is the
+ * plan index of the RECV that op i's k-th input comes from (k = 0: the
+ * activation of F / FB's forward half, or the gradient of B / I; k = 1: the
+ * gradient of FB's backward half), -1 when that input is local or absent.
+ * An input is the earliest not yet consumed RECV of the same payload, chunk
+ * and microbatch. need holds 2 * plan->rank[r].n entries. PT_ENOMEM. */
+int pt_plan_inputs(const pt_plan *plan, int r, int32_t *need);
+
 /* Number of compute ops and of messages (SEND + RECV) over all ranks. */
 size_t pt_plan_count(const pt_plan *plan, int comm);
 
@@ -110,6 +118,18 @@ size_t pt_plan_count(const pt_plan *plan, int comm);
 static inline const pt_chunk_info *pt_plan_chunk(const pt_plan *p, int rank, int chunk)
 {
 	return &p->chunk[rank * p->chunks + chunk];
+}
+
+/* The chunk next to (rank, chunk) along its pipeline, dstage stages on
+ * (-1: the one feeding it, +1: the one it feeds), as its holder index
+ * rank * chunks + chunk; -1 past either end of the pipeline. */
+static inline int pt_plan_neighbour(const pt_plan *p, int rank, int chunk, int dstage)
+{
+	const pt_chunk_info *ci = pt_plan_chunk(p, rank, chunk);
+	int s = ci->stage + dstage;
+	if (s < 0 || s >= p->nstages)
+		return -1;
+	return p->holder[ci->pipe * p->nstages + s];
 }
 
 /* ------------------------------------------------ plan building (internal) */

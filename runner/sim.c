@@ -197,61 +197,6 @@ static int step_rank(struct run *x, int r)
 	return 0;
 }
 
-struct want {
-	int payload, chunk, mb;
-};
-
-/* Which receive each compute op consumes: the earlier, not yet consumed
- * receive of the same (payload, chunk, microbatch). */
-static int map_inputs(const pt_plan *p, int r, struct simr *s)
-{
-	const pt_rank_plan *rp = &p->rank[r];
-	size_t cap = 16, n = 0;
-	size_t *open = malloc(cap * sizeof *open);
-	if (!open)
-		return PT_ENOMEM;
-	for (size_t i = 0; i < rp->n; i++) {
-		const pt_op *o = &rp->ops[i];
-		s->need[i * 2] = s->need[i * 2 + 1] = -1;
-		if (o->kind == PT_OP_RECV) {
-			if (n == cap) {
-				cap *= 2;
-				size_t *g = realloc(open, cap * sizeof *g);
-				if (!g) {
-					free(open);
-					return PT_ENOMEM;
-				}
-				open = g;
-			}
-			open[n++] = i;
-			continue;
-		}
-		if (!pt_kind_is_compute(o->kind))
-			continue;
-		struct want want[2];
-		int nw = 0;
-		if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
-			want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
-		if (o->kind == PT_OP_B || o->kind == PT_OP_I)
-			want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
-		if (o->kind == PT_OP_FB)
-			want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
-		for (int k = 0; k < nw; k++) {
-			for (size_t m = 0; m < n; m++) {
-				const pt_op *rv = &rp->ops[open[m]];
-				if (rv->payload == want[k].payload && rv->chunk == want[k].chunk &&
-				    rv->mb == want[k].mb) {
-					s->need[i * 2 + k] = (int)open[m];
-					open[m] = open[--n];
-					break;
-				}
-			}
-		}
-	}
-	free(open);
-	return 0;
-}
-
 /* Receives at one rank from one peer, indexed by seq. */
 struct peer_tab {
 	int peer;
@@ -476,7 +421,7 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 		ints += 4 * (n + 1);
 		for (size_t i = 0; i < n; i++)
 			sim->step[r][i] = (pt_sim_step){-1, -1, -1};
-		if ((err = map_inputs(plan, r, &x.rs[r])))
+		if ((err = pt_plan_inputs(plan, r, x.rs[r].need)))
 			goto out;
 	}
 	if ((err = pair_messages(&x)))

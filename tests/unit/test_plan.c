@@ -5,19 +5,9 @@
  * on deliberately broken plans.
  */
 #include "testutil.h"
+#include "tu_plan.h"
 
 #include "runner/runner.h"
-
-static pt_plan *make(int sched, int P, int N)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	int err = pt_plan_create(&pp, &p);
-	if (err)
-		fail_msg("%s P=%d N=%d: %s\n%s", pt_sched_name(sched), P, N, pt_strerror(err), tu_log_buf);
-	return p;
-}
 
 /* The plan printed with flags, as one string. */
 static char *printed(const pt_plan *p, unsigned flags)

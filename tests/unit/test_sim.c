@@ -19,8 +19,6 @@ static pt_metrics *measure(const pt_plan *p, const pt_cost *cost, int mode, cons
 	return m;
 }
 
-static pt_plan *make(int sched, int P, int N) { return tu_plan(sched, P, N, 0); }
-
 /* Every rank's bubble is the formula's and the peak activations the spec's. */
 static void check_formula(int sched, int P, int N, int mode, int64_t want_bubble, const int *want_peak)
 {

@@ -402,6 +402,71 @@ static void test_tick_conversion(void **state)
 	pt_trace_close(t);
 }
 
+/* One tick converts to one ns, however far apart two threads' buffers are
+ * drained: the two ends of a message record the same ticks and must agree. */
+static void *emit_late(void *arg)
+{
+	pt_rec *rec = ((void **)arg)[0];
+	const pt_event *ev = ((void **)arg)[1];
+	pt_tbuf *b = pt_rec_thread(rec);
+	if (b)
+		pt_emit_ticks(b, ev);
+	return NULL;
+}
+
+static void test_same_tick_same_ns(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "tick.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_TSC, .overwrite = 1, .chunk_events = 2, .chunks = 4};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	struct timespec nap = {0, 3000000};
+	nanosleep(&nap, NULL);
+	int64_t t0 = pt_rec_ticks(rec);
+	nanosleep(&nap, NULL);
+	pt_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.op = pt_op_make(PT_OP_SEND, 0, 0);
+	ev.start_ns = ev.posted_ns = t0;
+	ev.end_ns = pt_rec_ticks(rec);
+	ev.stream = 1;
+	pt_emit_ticks(b, &ev); /* fills a chunk: the writer converts it now */
+	ev.rank = 1;
+	ev.op.kind = PT_OP_RECV;
+	pt_event filler = ev;
+	filler.rank = 2;
+	pt_emit_ticks(b, &filler);
+	pt_emit_ticks(b, &filler); /* hands the full chunk over */
+	for (int i = 0; i < 4; i++) /* the writer samples the clock meanwhile */
+		nanosleep(&nap, NULL);
+	void *arg[2] = {rec, &ev};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, emit_late, arg), 0);
+	pthread_join(th, NULL); /* converted at close */
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_query q = pt_query_all();
+	q.kinds = 1u << PT_OP_SEND | 1u << PT_OP_RECV;
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	int64_t start[2] = {-1, -1}, end[2] = {-1, -1};
+	pt_event e;
+	while (pt_cursor_next(c, &e) == 1)
+		if (e.rank < 2) {
+			start[e.rank] = e.start_ns;
+			end[e.rank] = e.end_ns;
+		}
+	pt_cursor_close(c);
+	pt_trace_close(t);
+	assert_true(start[0] >= 0 && start[1] >= 0);
+	assert_int_equal(start[0], start[1]);
+	assert_int_equal(end[0], end[1]);
+}
+
 static void test_op_names(void **state)
 {
 	(void)state;
@@ -440,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_no_half_written_output), cmocka_unit_test(test_hot_path_concurrency),
 		cmocka_unit_test(test_tick_conversion),	      cmocka_unit_test(test_op_names),
+		cmocka_unit_test(test_same_tick_same_ns),
 	};
 	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 	tu_tmp_cleanup();

@@ -7,21 +7,10 @@
 #define PT_TU_SIM_H
 
 #include "testutil.h"
+#include "tu_plan.h"
 
 #include "exporters/exporters.h"
 #include "runner/runner.h"
-
-/* A validated plan of sched on P ranks and N microbatches with messages of
- * `bytes` (fails the test with the log when the plan is refused). */
-static inline pt_plan *tu_plan(int sched, int P, int N, int64_t bytes)
-{
-	pt_plan_params pp = {.sched = sched, .ranks = P, .microbatches = N, .bytes = bytes};
-	pt_plan *p = NULL;
-	tu_log_reset();
-	if (pt_plan_create(&pp, &p))
-		fail_msg("%s P=%d N=%d:\n%s", pt_sched_name(sched), P, N, tu_log_buf);
-	return p;
-}
 
 /* Simulate p under cost and mode, record it at the private path `name`
  * (written into path), and return the simulated makespan. */
