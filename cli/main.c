@@ -19,6 +19,7 @@ static const struct cmd {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
+	{"view", cmd_view, "terminal schedule grid, or a self-contained HTML report"},
 };
 
 static void usage(FILE *out)
