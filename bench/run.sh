@@ -10,3 +10,11 @@ echo "== recording hot path (issue 2)"
 "$BUILD/bench/bench_record"
 echo "== writer thread into SQLite (issue 2)"
 "$BUILD/bench/bench_writer"
+echo "== view: the HTML report and the terminal grid of a million events (issue 7)"
+"$BUILD/bench/bench_view" --keep "$BUILD/bench-view"
+if [ -x /usr/bin/chromium ] && [ -f tests/browser/node_modules/playwright-core/package.json ]; then
+	html="$(cd "$BUILD/bench-view" && pwd)/big.html"
+	(cd tests/browser && node bench.mjs "$html")
+else
+	echo "opening it in Chromium: skipped (no /usr/bin/chromium or playwright-core: mk/deps.sh browser, tests/browser/setup.sh)"
+fi
