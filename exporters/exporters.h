@@ -8,6 +8,7 @@
 #define PT_EXPORTERS_H
 
 #include <stdio.h>
+#include <yajl/yajl_gen.h>
 
 #include "pipetrace/trace.h"
 
@@ -46,5 +47,13 @@ void pt_metrics_destroy(pt_metrics *m);
 /* Print the metrics as a table (text) or as one JSON object. */
 int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out);
 int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out);
+
+/* JSON through yajl, for the outputs that write it (stats --json, the HTML
+ * report): a string; then a key and its value, where *_or_null writes null
+ * for a negative integer and pt_json_num null for NaN. */
+void pt_json_str(yajl_gen g, const char *s);
+void pt_json_int(yajl_gen g, const char *key, int64_t v);
+void pt_json_int_or_null(yajl_gen g, const char *key, int64_t v);
+void pt_json_num(yajl_gen g, const char *key, double v);
 
 #endif

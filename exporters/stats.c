@@ -120,42 +120,9 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 
 /* ------------------------------------------------------------------ JSON */
 
-static void jstr(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void jint(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	yajl_gen_integer(g, v);
-}
-
-/* An integer, or null when negative (no value). */
-static void jint_or_null(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	if (v < 0)
-		yajl_gen_null(g);
-	else
-		yajl_gen_integer(g, v);
-}
-
-static void jnum(yajl_gen g, const char *k, double v)
-{
-	jstr(g, k);
-	if (isnan(v)) {
-		yajl_gen_null(g);
-		return;
-	}
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%.9g", v);
-	yajl_gen_number(g, buf, (size_t)n);
-}
-
 static void jmeta_int(yajl_gen g, pt_trace *t, const char *k)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	const char *v = pt_trace_meta(t, k);
 	char *end;
 	long long x = v ? strtoll(v, &end, 10) : 0;
@@ -167,10 +134,10 @@ static void jmeta_int(yajl_gen g, pt_trace *t, const char *k)
 
 static void jmeta_str(yajl_gen g, pt_trace *t, const char *k)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	const char *v = pt_trace_meta(t, k);
 	if (v)
-		jstr(g, v);
+		pt_json_str(g, v);
 	else
 		yajl_gen_null(g);
 }
@@ -186,51 +153,51 @@ int pt_metrics_print_json(pt_trace *t, const pt_metrics *m, FILE *out)
 	yajl_gen_config(g, yajl_gen_indent_string, "  ");
 	yajl_gen_config(g, yajl_gen_print_callback, print_cb, out);
 	yajl_gen_map_open(g);
-	jstr(g, "trace");
-	jstr(g, pt_trace_path(t));
+	pt_json_str(g, "trace");
+	pt_json_str(g, pt_trace_path(t));
 	jmeta_str(g, t, "schedule");
-	jint(g, "ranks", m->nranks);
+	pt_json_int(g, "ranks", m->nranks);
 	jmeta_int(g, t, "microbatches");
 	jmeta_str(g, t, "backend");
 	jmeta_str(g, t, "comm_mode");
 	jmeta_str(g, t, "cost");
-	jint(g, "window_start_ns", m->win_start);
-	jint(g, "window_end_ns", m->win_end);
-	jint(g, "makespan_ns", m->win_end - m->win_start);
-	jnum(g, "bubble_ratio", m->bubble_ratio);
-	jnum(g, "overlap_ratio", m->overlap_ratio);
-	jint(g, "busy_ns", m->busy);
-	jint(g, "bubble_ns", m->bubble);
-	jint(g, "comm_ns", m->comm);
-	jint(g, "exposed_comm_ns", m->exposed);
-	jstr(g, "per_rank");
+	pt_json_int(g, "window_start_ns", m->win_start);
+	pt_json_int(g, "window_end_ns", m->win_end);
+	pt_json_int(g, "makespan_ns", m->win_end - m->win_start);
+	pt_json_num(g, "bubble_ratio", m->bubble_ratio);
+	pt_json_num(g, "overlap_ratio", m->overlap_ratio);
+	pt_json_int(g, "busy_ns", m->busy);
+	pt_json_int(g, "bubble_ns", m->bubble);
+	pt_json_int(g, "comm_ns", m->comm);
+	pt_json_int(g, "exposed_comm_ns", m->exposed);
+	pt_json_str(g, "per_rank");
 	yajl_gen_array_open(g);
 	for (int i = 0; i < m->nranks; i++) {
 		const pt_rank_metrics *r = &m->rank[i];
 		yajl_gen_map_open(g);
-		jint(g, "rank", r->rank);
-		jint(g, "busy_ns", r->busy);
-		jint(g, "bubble_ns", r->bubble);
-		jint(g, "span_bubble_ns", r->span_bubble);
-		jint(g, "comm_ns", r->comm);
-		jint(g, "exposed_comm_ns", r->exposed);
-		jnum(g, "overlap_ratio", r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
-		jint(g, "peak_activations", r->peak_act);
-		jint(g, "first_ns", r->first);
-		jint(g, "last_ns", r->last);
-		jint(g, "compute_events", r->ncompute);
-		jint(g, "comm_events", r->ncomm);
-		jint_or_null(g, "theory_bubble_ns", r->theory_bubble);
-		jint_or_null(g, "theory_peak_activations", r->theory_peak);
+		pt_json_int(g, "rank", r->rank);
+		pt_json_int(g, "busy_ns", r->busy);
+		pt_json_int(g, "bubble_ns", r->bubble);
+		pt_json_int(g, "span_bubble_ns", r->span_bubble);
+		pt_json_int(g, "comm_ns", r->comm);
+		pt_json_int(g, "exposed_comm_ns", r->exposed);
+		pt_json_num(g, "overlap_ratio", r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
+		pt_json_int(g, "peak_activations", r->peak_act);
+		pt_json_int(g, "first_ns", r->first);
+		pt_json_int(g, "last_ns", r->last);
+		pt_json_int(g, "compute_events", r->ncompute);
+		pt_json_int(g, "comm_events", r->ncomm);
+		pt_json_int_or_null(g, "theory_bubble_ns", r->theory_bubble);
+		pt_json_int_or_null(g, "theory_peak_activations", r->theory_peak);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
-	jstr(g, "theory");
+	pt_json_str(g, "theory");
 	yajl_gen_map_open(g);
 	jmeta_str(g, t, "theory.bubble_formula");
-	jint_or_null(g, "bubble_ns_per_rank", m->theory_bubble);
-	jnum(g, "bubble_ratio", m->theory_bubble_ratio);
-	jint_or_null(g, "peak_activations", m->theory_peak);
+	pt_json_int_or_null(g, "bubble_ns_per_rank", m->theory_bubble);
+	pt_json_num(g, "bubble_ratio", m->theory_bubble_ratio);
+	pt_json_int_or_null(g, "peak_activations", m->theory_peak);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	yajl_gen_free(g);

@@ -25,3 +25,13 @@ for mode in flush overlap; do
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
 printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
+
+say "The schedule grid: pipetrace view $D/trace.db"
+"$PT" view "$D/trace.db"
+say "The HTML report: pipetrace view $D/trace.db --html $D/report.html"
+"$PT" view "$D/trace.db" --html "$D/report.html" --force
+for s in 1f1b zb1p; do
+	"$PT" run -s $s -p 8 -n 20 -o "$D/trace-$s.db" --force --quiet
+done
+"$PT" view "$D/trace.db" "$D/trace-1f1b.db" "$D/trace-zb1p.db" --html "$D/compare.html" --force
+printf 'Written: %s/report.html, %s/compare.html (DualPipe vs 1F1B vs ZB-H1): open them in a browser\n' "$D" "$D"

@@ -272,7 +272,8 @@ static void centred(struct line *ln, const char *text, int w)
 }
 
 /* The plain-text label of an op in w columns: the spec name when it fits,
- * else letter + microbatch, else the letter ('&' for a pair); padded with
+ * else letter + microbatch, else the letter (a pair: '&' and its forward's
+ * microbatch, or '&'); padded with
  * spaces. Labels start with their kind's letter, so glued cells still read. */
 static void plain_cell(struct line *ln, const pt_op *op, int w)
 {
@@ -284,8 +285,10 @@ static void plain_cell(struct line *ln, const pt_op *op, int w)
 	} else {
 		snprintf(shrt, sizeof shrt, "%c%d", kind_letter(op->kind, op->chunk), op->mb);
 	}
-	char tiny[2] = {op->kind == PT_OP_FB ? '&' : kind_letter(op->kind, op->chunk), 0};
-	const char *text = (int)strlen(full) <= w ? full : (int)strlen(shrt) <= w ? shrt : tiny;
+	char tiny[16] = {op->kind == PT_OP_FB ? '&' : kind_letter(op->kind, op->chunk), 0};
+	if (op->kind == PT_OP_FB && w >= 2) /* a pair in 2 to 4 columns: & and its forward's microbatch */
+		snprintf(tiny, sizeof tiny, "&%d", op->mb);
+	const char *text = (int)strlen(full) <= w ? full : (int)strlen(shrt) <= w ? shrt : (int)strlen(tiny) <= w ? tiny : "&";
 	puts_(ln, text);
 	putc_(ln, ' ', w - (int)strlen(text));
 }
@@ -750,8 +753,14 @@ int pt_grid_plan(const pt_plan *plan, FILE *out, const pt_grid_opts *o)
 	go.t1 = sim->makespan;
 	int64_t costs_ns[] = {cost.f, cost.b, cost.i, cost.w, cost.fb};
 	go.quantum = pt_grid_quantum(costs_ns, 5);
-	char costs[128], title[256];
-	pt_cost_format(&cost, costs, sizeof costs);
+	char costs[160], title[400];
+	int n = 0;
+	static const char *const what[] = {"F", "B", "I", "W", "FB"};
+	for (int i = 0; i < 5; i++) {
+		char d[32];
+		fmt_time(costs_ns[i], costs_ns[i], d, sizeof d);
+		n += snprintf(costs + n, sizeof costs - (size_t)n, "%s%s=%s", i ? " " : "", what[i], d);
+	}
 	snprintf(title, sizeof title, "%s \xc2\xb7 %d ranks \xc2\xb7 %d microbatches \xc2\xb7 simulated plan (%s)",
 		 plan->name, plan->ranks, plan->microbatches, costs);
 	if (!o->color) /* plain output stays ASCII */

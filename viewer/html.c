@@ -91,43 +91,13 @@ static void sink_print(void *ctx, const char *s, size_t n)
 
 /* ----------------------------------------------------------- yajl helpers */
 
-static void jstr(yajl_gen g, const char *s) { yajl_gen_string(g, (const unsigned char *)s, strlen(s)); }
-
 static void jkstr(yajl_gen g, const char *k, const char *v)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	if (v)
-		jstr(g, v);
+		pt_json_str(g, v);
 	else
 		yajl_gen_null(g);
-}
-
-static void jkint(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	yajl_gen_integer(g, v);
-}
-
-/* An integer, or null when negative (no value). */
-static void jkint_or_null(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	if (v < 0)
-		yajl_gen_null(g);
-	else
-		yajl_gen_integer(g, v);
-}
-
-static void jknum(yajl_gen g, const char *k, double v)
-{
-	jstr(g, k);
-	if (isnan(v)) {
-		yajl_gen_null(g);
-		return;
-	}
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%.9g", v);
-	yajl_gen_number(g, buf, (size_t)n);
 }
 
 /* ----------------------------------------------------------- name table */
@@ -234,32 +204,39 @@ static void names_free(struct names *t)
 
 static const char *const lane_kinds[] = {"ops", "comms", "gpu", "ranges", "cpu"};
 
+enum column { COL_START, COL_DUR, COL_KIND, COL_POSTED, COL_BYTES };
+
+/* One column of a lane: key, then an array of one field of every span
+ * (starts as deltas from the previous start, the first from base). */
+static void column(yajl_gen g, const char *key, const pt_lane *l, enum column which, int64_t base)
+{
+	pt_json_str(g, key);
+	yajl_gen_array_open(g);
+	int64_t prev = base;
+	for (size_t i = 0; i < l->n; i++) {
+		const pt_span *s = &l->span[i];
+		switch (which) {
+		case COL_START: yajl_gen_integer(g, s->start - prev); prev = s->start; break;
+		case COL_DUR: yajl_gen_integer(g, s->end - s->start); break;
+		case COL_KIND: yajl_gen_integer(g, s->op.kind); break;
+		case COL_POSTED: yajl_gen_integer(g, s->start - s->posted); break;
+		case COL_BYTES: yajl_gen_integer(g, s->op.bytes); break;
+		}
+	}
+	yajl_gen_array_close(g);
+}
+
 static int lane_json(yajl_gen g, pt_trace *tr, const pt_lane *l, int64_t base, struct names *nm, struct sink *k)
 {
 	yajl_gen_map_open(g);
 	jkstr(g, "kind", lane_kinds[l->kind]);
-	jkint(g, "stream", l->stream);
+	pt_json_int(g, "stream", l->stream);
 	jkstr(g, "role", l->role == PT_STREAM_COMPUTE ? "compute" : l->role == PT_STREAM_COMM ? "comm" : NULL);
 	jkstr(g, "label", l->label);
-	jstr(g, "s");
-	yajl_gen_array_open(g);
-	int64_t prev = base;
-	for (size_t i = 0; i < l->n; i++) {
-		yajl_gen_integer(g, l->span[i].start - prev);
-		prev = l->span[i].start;
-	}
-	yajl_gen_array_close(g);
-	jstr(g, "d");
-	yajl_gen_array_open(g);
-	for (size_t i = 0; i < l->n; i++)
-		yajl_gen_integer(g, l->span[i].end - l->span[i].start);
-	yajl_gen_array_close(g);
-	jstr(g, "k");
-	yajl_gen_array_open(g);
-	for (size_t i = 0; i < l->n; i++)
-		yajl_gen_integer(g, l->span[i].op.kind);
-	yajl_gen_array_close(g);
-	jstr(g, "n");
+	column(g, "s", l, COL_START, base);
+	column(g, "d", l, COL_DUR, base);
+	column(g, "k", l, COL_KIND, base);
+	pt_json_str(g, "n");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < l->n; i++) {
 		int64_t x = names_span(nm, tr, &l->span[i]);
@@ -269,16 +246,8 @@ static int lane_json(yajl_gen g, pt_trace *tr, const pt_lane *l, int64_t base, s
 	}
 	yajl_gen_array_close(g);
 	if (l->kind == PT_LANE_COMMS) {
-		jstr(g, "p"); /* how long before its transfer the message was posted */
-		yajl_gen_array_open(g);
-		for (size_t i = 0; i < l->n; i++)
-			yajl_gen_integer(g, l->span[i].start - l->span[i].posted);
-		yajl_gen_array_close(g);
-		jstr(g, "b");
-		yajl_gen_array_open(g);
-		for (size_t i = 0; i < l->n; i++)
-			yajl_gen_integer(g, l->span[i].op.bytes);
-		yajl_gen_array_close(g);
+		column(g, "p", l, COL_POSTED, base); /* how long before its transfer a message was posted */
+		column(g, "b", l, COL_BYTES, base);
 	}
 	yajl_gen_map_close(g);
 	k->events += (int64_t)l->n;
@@ -288,24 +257,25 @@ static int lane_json(yajl_gen g, pt_trace *tr, const pt_lane *l, int64_t base, s
 static void rank_metrics_json(yajl_gen g, const pt_rank_metrics *r)
 {
 	yajl_gen_map_open(g);
-	jkint(g, "busy", r->busy);
-	jkint(g, "bubble", r->bubble);
-	jkint_or_null(g, "theory_bubble", r->theory_bubble);
-	jkint(g, "span_bubble", r->span_bubble);
-	jkint(g, "comm", r->comm);
-	jkint(g, "exposed", r->exposed);
-	jkint(g, "overlap", r->overlap);
-	jkint(g, "peak", r->peak_act);
-	jkint_or_null(g, "theory_peak", r->theory_peak);
-	jkint(g, "first", r->first);
-	jkint(g, "last", r->last);
+	pt_json_int(g, "busy", r->busy);
+	pt_json_int(g, "bubble", r->bubble);
+	pt_json_int_or_null(g, "theory_bubble", r->theory_bubble);
+	pt_json_int(g, "span_bubble", r->span_bubble);
+	pt_json_int(g, "comm", r->comm);
+	pt_json_int(g, "exposed", r->exposed);
+	pt_json_int(g, "overlap", r->overlap);
+	pt_json_int(g, "peak", r->peak_act);
+	pt_json_int_or_null(g, "theory_peak", r->theory_peak);
+	pt_json_int(g, "first", r->first);
+	pt_json_int(g, "last", r->last);
 	yajl_gen_map_close(g);
 }
 
 static const char *const meta_keys[] = {
-	"schedule", "ranks", "microbatches", "chunks",		 "pipes",	  "stages",
-	"group",    "backend", "comm_mode", "cost",		 "plan_source",	  "activation_bytes",
-	"clock",    "epoch_ns", "tool_version", "link.latency_ns", "link.bandwidth_Bps", "theory.bubble_formula",
+	"schedule",  "ranks",	   "microbatches", "chunks",	   "pipes",	  "stages",
+	"group",     "backend",	   "comm_mode",	   "cost",	   "cost.F_ns",	  "cost.B_ns",
+	"cost.I_ns", "cost.W_ns",  "cost.FB_ns",   "plan_source", "activation_bytes", "clock",
+	"epoch_ns",  "tool_version", "link.latency_ns", "link.bandwidth_Bps", "theory.bubble_formula",
 };
 
 static int trace_json(yajl_gen g, pt_trace *tr, int idx, int n, const pt_html_opts *o, struct sink *k)
@@ -317,7 +287,7 @@ static int trace_json(yajl_gen g, pt_trace *tr, int idx, int n, const pt_html_op
 	struct names nm = {0};
 	yajl_gen_map_open(g);
 	jkstr(g, "path", pt_trace_path(tr));
-	jstr(g, "meta");
+	pt_json_str(g, "meta");
 	yajl_gen_map_open(g);
 	for (size_t i = 0; i < sizeof meta_keys / sizeof meta_keys[0]; i++) {
 		const char *v = pt_trace_meta(tr, meta_keys[i]);
@@ -325,21 +295,21 @@ static int trace_json(yajl_gen g, pt_trace *tr, int idx, int n, const pt_html_op
 			jkstr(g, meta_keys[i], v);
 	}
 	yajl_gen_map_close(g);
-	jkint(g, "base", m->win_start); /* every time below is relative to it */
-	jkint(g, "span", m->win_end - m->win_start);
-	jstr(g, "metrics");
+	pt_json_int(g, "base", m->win_start); /* every time below is relative to it */
+	pt_json_int(g, "span", m->win_end - m->win_start);
+	pt_json_str(g, "metrics");
 	yajl_gen_map_open(g);
-	jknum(g, "bubble_ratio", m->bubble_ratio);
-	jknum(g, "theory_bubble_ratio", m->theory_bubble_ratio);
-	jknum(g, "overlap_ratio", m->overlap_ratio);
-	jkint(g, "busy", m->busy);
-	jkint(g, "bubble", m->bubble);
-	jkint(g, "comm", m->comm);
-	jkint(g, "exposed", m->exposed);
-	jkint_or_null(g, "theory_bubble", m->theory_bubble);
-	jkint_or_null(g, "theory_peak", m->theory_peak);
+	pt_json_num(g, "bubble_ratio", m->bubble_ratio);
+	pt_json_num(g, "theory_bubble_ratio", m->theory_bubble_ratio);
+	pt_json_num(g, "overlap_ratio", m->overlap_ratio);
+	pt_json_int(g, "busy", m->busy);
+	pt_json_int(g, "bubble", m->bubble);
+	pt_json_int(g, "comm", m->comm);
+	pt_json_int(g, "exposed", m->exposed);
+	pt_json_int_or_null(g, "theory_bubble", m->theory_bubble);
+	pt_json_int_or_null(g, "theory_peak", m->theory_peak);
 	yajl_gen_map_close(g);
-	jstr(g, "ranks");
+	pt_json_str(g, "ranks");
 	yajl_gen_array_open(g);
 	for (int i = 0; i < m->nranks && !err; i++) {
 		if (o && o->progress)
@@ -348,11 +318,11 @@ static int trace_json(yajl_gen g, pt_trace *tr, int idx, int n, const pt_html_op
 		if ((err = pt_vrank_load(tr, m->rank[i].rank, &r)))
 			break;
 		yajl_gen_map_open(g);
-		jkint(g, "rank", r.rank);
+		pt_json_int(g, "rank", r.rank);
 		jkstr(g, "label", r.label);
-		jstr(g, "m");
+		pt_json_str(g, "m");
 		rank_metrics_json(g, &m->rank[i]);
-		jstr(g, "lanes");
+		pt_json_str(g, "lanes");
 		yajl_gen_array_open(g);
 		for (int j = 0; j < r.nlanes && !err; j++)
 			err = lane_json(g, tr, &r.lane[j], m->win_start, &nm, k);
@@ -361,10 +331,10 @@ static int trace_json(yajl_gen g, pt_trace *tr, int idx, int n, const pt_html_op
 		pt_vrank_fini(&r);
 	}
 	yajl_gen_array_close(g);
-	jstr(g, "names");
+	pt_json_str(g, "names");
 	yajl_gen_array_open(g);
 	for (uint32_t i = 0; i < nm.n; i++)
-		jstr(g, nm.v[i]);
+		pt_json_str(g, nm.v[i]);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	names_free(&nm);
@@ -380,7 +350,7 @@ static int data_json(pt_trace **t, int n, const pt_html_opts *o, struct sink *k)
 	yajl_gen_config(g, yajl_gen_print_callback, sink_print, k);
 	yajl_gen_map_open(g);
 	jkstr(g, "tool", "pipetrace " PT_VERSION);
-	jstr(g, "traces");
+	pt_json_str(g, "traces");
 	yajl_gen_array_open(g);
 	int err = 0;
 	for (int i = 0; i < n && !err; i++)

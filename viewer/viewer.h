@@ -100,7 +100,8 @@ typedef struct pt_grid_summary {
  * rank (its compute row, its message lane under it when o->comm, then one
  * row per other lane it has: GPU streams, ranges, CPU threads); the legend.
  * Plain mode (o->color 0) writes ASCII only: cells are "F0:3", "F3"/"f3"
- * (lower case: odd chunk, DualPipe's reverse direction) or "F"/"f" by the room
+ * (lower case: odd chunk, DualPipe's reverse direction) or "F"/"f" (a pair:
+ * "F0:7|B1:3", "F7|b3", "&7", "&") by the room
  * they have, idle time is '.', and docs/viewer.md describes how to read it
  * back. A column shows one op: where ops are shorter than a column, some
  * hide behind their neighbours, and with o->fit set the legend says so and

@@ -36,6 +36,18 @@ static inline int synth_begin(const char *path, pt_rec **rec)
 	return pt_rec_create(path, &ro, rec);
 }
 
+/* Describe rank r (label) and its streams: n (id, role, name) triples. */
+static inline int synth_rank(pt_rec *rec, int r, const char *label, int n, const uint32_t *ids, const int *roles,
+			     const char *const *names)
+{
+	pt_rank_info ri = {.rank = r, .device = r, .theory_bubble_ns = -1, .theory_peak_act = -1, .nchunks = 1};
+	snprintf(ri.label, sizeof ri.label, "%s", label);
+	int err = pt_rec_rank(rec, &ri);
+	for (int i = 0; i < n && !err; i++)
+		err = pt_rec_stream(rec, r, ids[i], (enum pt_stream_role)roles[i], names[i]);
+	return err;
+}
+
 static inline void synth_op(pt_tbuf *b, int rank, uint32_t stream, int kind, int chunk, int mb, int64_t t, int64_t d)
 {
 	pt_event ev;
@@ -85,13 +97,10 @@ static inline int synth_markup(const char *path)
 		ids[i] = pt_rec_intern(rec, synth_markup_names[i]);
 	const int64_t ms = 1000000;
 	for (int r = 0; r < 2 && !err; r++) {
-		pt_rank_info ri = {.rank = r, .device = r, .theory_bubble_ns = -1, .theory_peak_act = -1, .nchunks = 1};
-		snprintf(ri.label, sizeof ri.label, "%s", SYNTH_MARKUP_RANK);
-		err = pt_rec_rank(rec, &ri);
-		if (!err)
-			err = pt_rec_stream(rec, r, 0, PT_STREAM_COMPUTE, "compute");
-		if (!err)
-			err = pt_rec_stream(rec, r, 7, PT_STREAM_COMPUTE, SYNTH_MARKUP_STREAM);
+		static const uint32_t sids[] = {0, 7};
+		static const int roles[] = {PT_STREAM_COMPUTE, PT_STREAM_COMPUTE};
+		static const char *const snames[] = {"compute", SYNTH_MARKUP_STREAM};
+		err = synth_rank(rec, r, SYNTH_MARKUP_RANK, 2, sids, roles, snames);
 		int64_t t = r * ms;
 		for (int mb = 0; mb < 4 && !err; mb++) {
 			synth_op(b, r, 0, PT_OP_F, 0, mb, t, ms);
@@ -136,15 +145,12 @@ static inline int synth_big(const char *path, int ranks, int64_t events, int per
 	const int64_t ms = 1000000;
 	int64_t ops_per_rank = events / ranks / (per_op + 1);
 	for (int r = 0; r < ranks && !err; r++) {
-		pt_rank_info ri = {.rank = r, .device = r, .theory_bubble_ns = -1, .theory_peak_act = -1, .nchunks = 1};
-		snprintf(ri.label, sizeof ri.label, "rank %d", r);
-		err = pt_rec_rank(rec, &ri);
-		if (!err)
-			err = pt_rec_stream(rec, r, 0, PT_STREAM_COMPUTE, "compute");
-		if (!err)
-			err = pt_rec_stream(rec, r, 7, PT_STREAM_COMPUTE, "cuda stream 7");
-		if (!err)
-			err = pt_rec_stream(rec, r, 9, PT_STREAM_COMM, "nccl");
+		static const uint32_t sids[] = {0, 7, 9};
+		static const int roles[] = {PT_STREAM_COMPUTE, PT_STREAM_COMPUTE, PT_STREAM_COMM};
+		static const char *const snames[] = {"compute", "cuda stream 7", "nccl"};
+		char label[32];
+		snprintf(label, sizeof label, "rank %d", r);
+		err = synth_rank(rec, r, label, 3, sids, roles, snames);
 		int64_t t = r * ms, fwd = 0, bwd = 0;
 		for (int64_t i = 0; i < ops_per_rank && !err; i++) {
 			int back = i >= ranks - r && (i - (ranks - r)) % 2 == 0;

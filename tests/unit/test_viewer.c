@@ -104,7 +104,9 @@ static int cell_matches(const char *cell, const pt_op *op)
 		f = (char)(f - 'A' + 'a');
 	if (op->kind == PT_OP_FB) {
 		snprintf(shrt, sizeof shrt, "%c%d|%c%d", f, op->mb, op->chunk2 & 1 ? 'b' : 'B', op->mb2);
-		return !strcmp(cell, shrt) || !strcmp(cell, "&");
+		char amp[16];
+		snprintf(amp, sizeof amp, "&%d", op->mb);
+		return !strcmp(cell, shrt) || !strcmp(cell, amp) || !strcmp(cell, "&");
 	}
 	snprintf(shrt, sizeof shrt, "%c%d", f, op->mb);
 	return !strcmp(cell, shrt) || (cell[0] == f && cell[1] == '\0');

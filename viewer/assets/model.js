@@ -38,40 +38,36 @@ function classOf(lane, kind) {
   return null;
 }
 
+// Append [a, b) to the disjoint sorted list u (starts in order), merging.
+function pushMerged(u, a, b) {
+  const n = u.e.length;
+  if (n && a <= u.e[n - 1]) {
+    if (b > u.e[n - 1]) u.e[n - 1] = b;
+  } else {
+    u.s.push(a);
+    u.e.push(b);
+  }
+}
+
 // The union of the intervals of one lane (start order) that are of class
 // cls, as disjoint sorted [s, e) pairs.
 function laneUnion(lane, cls) {
-  const s = [], e = [];
+  const u = {s: [], e: []};
   for (let i = 0; i < lane.n; i++) {
-    if (classOf(lane, lane.k[i]) !== cls) continue;
-    const a = lane.st[i], b = lane.en[i];
-    if (b <= a) continue;
-    if (s.length && a <= e[e.length - 1]) {
-      if (b > e[e.length - 1]) e[e.length - 1] = b;
-    } else {
-      s.push(a);
-      e.push(b);
-    }
+    if (classOf(lane, lane.k[i]) === cls && lane.en[i] > lane.st[i]) pushMerged(u, lane.st[i], lane.en[i]);
   }
-  return {s, e};
+  return u;
 }
 
 // The union of two disjoint sorted interval lists.
 function unionMerge(x, y) {
-  const s = [], e = [];
+  const u = {s: [], e: []};
   let i = 0, j = 0;
   while (i < x.s.length || j < y.s.length) {
-    let a, b;
-    if (j >= y.s.length || (i < x.s.length && x.s[i] <= y.s[j])) { a = x.s[i]; b = x.e[i]; i++; }
-    else { a = y.s[j]; b = y.e[j]; j++; }
-    if (s.length && a <= e[e.length - 1]) {
-      if (b > e[e.length - 1]) e[e.length - 1] = b;
-    } else {
-      s.push(a);
-      e.push(b);
-    }
+    if (j >= y.s.length || (i < x.s.length && x.s[i] <= y.s[j])) { pushMerged(u, x.s[i], x.e[i]); i++; }
+    else { pushMerged(u, y.s[j], y.e[j]); j++; }
   }
-  return {s, e};
+  return u;
 }
 
 // x minus y (both disjoint and sorted).

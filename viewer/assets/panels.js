@@ -110,6 +110,18 @@ function cellNs(tr, ns, scale, cls) {
   return add(tr, 'td', 'num' + (cls ? ' ' + cls : ''), ns === null || ns === undefined ? '–' : fmtNs(ns, scale));
 }
 
+// " (F=1ms B=2ms I=1ms W=1ms FB=3ms)" from a simulated run's meta, else "".
+function costText(meta) {
+  const parts = [];
+  for (const k of ['F', 'B', 'I', 'W', 'FB']) {
+    const v = meta['cost.' + k + '_ns'];
+    if (v === undefined) return '';
+    const ns = +v;
+    parts.push(k + '=' + (ns >= 1e6 ? ns / 1e6 + 'ms' : ns >= 1e3 ? ns / 1e3 + 'us' : ns + 'ns'));
+  }
+  return ' (' + parts.join(' ') + ')';
+}
+
 function metricsTable(root, T) {
   const box = add(root, 'div', 'metrics');
   add(box, 'h3', '', T.title);
@@ -165,7 +177,7 @@ function metricsTable(root, T) {
   add(tf, 'td', 'num', '');
   const note = add(box, 'p', 'note');
   note.textContent = 'bubble: the window (' + fmtNs(T.span) + ') minus the rank\'s busy compute time; theory: the ' +
-    'schedule\'s formula under the run\'s costs' + (T.meta.cost ? ' (' + T.meta.cost + ')' : '') +
+    'schedule\'s formula under the run\'s costs' + costText(T.meta) +
     '; exposed: communication time with no compute to hide behind. A bubble that differs from its theory by more ' +
     'than 1% of the window is marked.';
 }
