@@ -92,8 +92,14 @@ async function testReport(context) {
   await page.mouse.move(box.x + box.width / 2 - 200, box.y + 120, {steps: 5});
   await page.mouse.up();
   const panned = await page.evaluate(() => window.ptReport.view());
-  ok(zoomed.t1 - zoomed.t0 < 0.6 * (before.t1 - before.t0) && panned.t0 > zoomed.t0,
-    'W zooms in and dragging pans', JSON.stringify({before, zoomed, panned}));
+  await page.keyboard.down('Control');
+  await page.mouse.wheel(0, -400);
+  await page.keyboard.up('Control');
+  await page.waitForTimeout(100);
+  const wheeled = await page.evaluate(() => window.ptReport.view());
+  ok(zoomed.t1 - zoomed.t0 < 0.6 * (before.t1 - before.t0) && panned.t0 > zoomed.t0 &&
+    wheeled.t1 - wheeled.t0 < 0.8 * (panned.t1 - panned.t0),
+  'W and Ctrl+wheel zoom in, dragging pans', JSON.stringify({before, zoomed, panned, wheeled}));
 
   // the page's activation curve peaks where `stats` says
   const peaks = await page.evaluate(() => {

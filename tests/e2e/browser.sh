@@ -16,7 +16,7 @@ the report requests nothing from the network
 the timeline shows one row per rank (8)
 hovering the cell of F0:3 on r0 shows that op
 hovering the cell of F0:7|B1:3 on r0 shows that op
-W zooms in and dragging pans
+W and Ctrl+wheel zoom in, dragging pans
 in-flight activations peak as the metrics table says
 no console errors after hover, zoom and pan
 the comparison shows 3 traces on one timeline and in one table

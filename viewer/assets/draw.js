@@ -21,6 +21,39 @@ function makeHatch(ctx) {
   return ctx.createPattern(c, 'repeat');
 }
 
+// Summed columns, batched by colour and opacity (eight steps) so a frame
+// sets the fill style a few dozen times, not once per column.
+function ColumnBatch() { this.groups = new Map(); this.count = 0; }
+
+ColumnBatch.prototype.add = function (color, busy, x, y, w, h) {
+  const level = Math.min(7, Math.floor(busy * 8));
+  const key = color + '|' + level;
+  let g = this.groups.get(key);
+  if (!g) { g = {color, alpha: 0.35 + 0.65 * (level + 1) / 8, r: []}; this.groups.set(key, g); }
+  const n = g.r.length;
+  if (n && g.r[n - 3] === y && Math.abs(g.r[n - 4] + g.r[n - 2] - x) < 0.01) { // extends the last one
+    g.r[n - 2] = x + w - g.r[n - 4];
+  } else {
+    g.r.push(x, y, w, h);
+  }
+  this.count++;
+};
+
+ColumnBatch.prototype.flush = function (ctx) {
+  for (const g of this.groups.values()) {
+    ctx.globalAlpha = g.alpha;
+    ctx.fillStyle = g.color;
+    ctx.beginPath();
+    for (let i = 0; i < g.r.length; i += 4) ctx.rect(g.r[i], g.r[i + 1], g.r[i + 2], g.r[i + 3]);
+    ctx.fill();
+  }
+  ctx.globalAlpha = 1;
+  this.groups.clear();
+  const n = this.count;
+  this.count = 0;
+  return n;
+};
+
 Timeline.prototype.draw = function () {
   const t0 = performance.now();
   const ctx = this.ctx, W = this.W, H = this.H;
@@ -31,6 +64,7 @@ Timeline.prototype.draw = function () {
   this.stats.rects = 0;
   this.stats.columns = 0;
   const top = this.scroll.scrollTop;
+  this.batch = this.batch || new ColumnBatch();
   const step = niceStep(((this.view.t1 - this.view.t0) / W) * 90);
   // grid lines behind everything
   ctx.fillStyle = COLOR.grid;
@@ -140,6 +174,7 @@ Timeline.prototype.drawLane = function (row, y) {
   }
   const pad = isOps ? 2 : lane.kind === 'comms' ? 1 : 2;
   this.drawIntervals(lane, y + pad, h - 2 * pad);
+  this.stats.columns += this.batch.flush(ctx);
   if (row.first) this.drawExposed(row.R, y + h - 3, 3);
   if (lane.kind === 'comms') this.drawExposed(row.R, y + pad, h - 2 * pad);
   if (this.hover && this.hover.row === row && this.hover.i >= 0) {
@@ -182,17 +217,12 @@ Timeline.prototype.drawIntervals = function (lane, y, h) {
     col.busy[c] += x1 - x0;
     if (col.idx[c] < 0 || x1 - x0 > col.len[c]) { col.idx[c] = i; col.len[c] = x1 - x0; }
   }
-  const ctx = this.ctx;
   for (const c of touched) {
-    ctx.globalAlpha = 0.35 + 0.65 * Math.min(1, col.busy[c]);
-    ctx.fillStyle = laneColor(lane, col.idx[c]);
-    ctx.fillRect(c, y, 1, h);
+    this.batch.add(laneColor(lane, col.idx[c]), Math.min(1, col.busy[c]), c, y, 1, h);
     col.busy[c] = 0;
     col.idx[c] = -1;
     col.len[c] = 0;
   }
-  ctx.globalAlpha = 1;
-  this.stats.columns += touched.length;
 };
 
 const labelWidth = new Map();
@@ -307,12 +337,9 @@ Timeline.prototype.drawFromPyramid = function (lane, y, h, nsPerPx) {
   for (let b = b0; b <= b1; b++) {
     if (L.top[b] < 0) continue;
     const x = (P.lo + b * L.w - v.t0) / nsPerPx;
-    ctx.globalAlpha = 0.35 + 0.65 * Math.min(1, L.cover[b] / L.w);
-    ctx.fillStyle = laneColor(lane, L.top[b]);
-    ctx.fillRect(x, y, Math.max(1, L.w / nsPerPx), h);
-    this.stats.columns++;
+    this.batch.add(laneColor(lane, L.top[b]), Math.min(1, L.cover[b] / L.w), x, y, Math.max(1, L.w / nsPerPx), h);
   }
-  ctx.globalAlpha = 1;
+  this.stats.columns += this.batch.flush(ctx);
   // and the intervals long enough to be seen one by one, longest first
   if (!lane.byDur) {
     const idx = new Uint32Array(lane.n);

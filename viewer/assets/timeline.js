@@ -198,8 +198,8 @@ Timeline.prototype.bindInput = function () {
   };
   c.addEventListener('wheel', (ev) => {
     const p = local(ev);
-    const scrolls = this.scroll.scrollHeight > this.scroll.clientHeight;
-    if (ev.ctrlKey || ev.metaKey || (!scrolls && !ev.shiftKey && Math.abs(ev.deltaY) > Math.abs(ev.deltaX))) {
+    // the plain wheel scrolls the page as everywhere else; Ctrl+wheel (a trackpad's pinch) zooms
+    if (ev.ctrlKey || ev.metaKey) {
       ev.preventDefault();
       this.zoomAt(this.timeAt(p.x), Math.pow(1.0018, ev.deltaY));
     } else if (ev.shiftKey || Math.abs(ev.deltaX) > Math.abs(ev.deltaY)) {
