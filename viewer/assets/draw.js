@@ -341,6 +341,7 @@ Timeline.prototype.drawFromPyramid = function (lane, y, h, nsPerPx) {
   }
   this.stats.columns += this.batch.flush(ctx);
   // and the intervals long enough to be seen one by one, longest first
+  if (lane.maxDur / nsPerPx < 2 * MIN_PX) return; // none: no need to sort them
   if (!lane.byDur) {
     const idx = new Uint32Array(lane.n);
     for (let i = 0; i < lane.n; i++) idx[i] = i;
