@@ -67,7 +67,7 @@ FEATURE_CFLAGS := $(sort $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell 
 FEATURE_LIBS := $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_LIBS)))
 
 LIBTRACE_OBJ := $(LIBTRACE_SRC:%.c=$(BUILD)/obj/%.o)
-APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/viewer_assets.o
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
 	@mkdir -p $(dir $@)
@@ -75,6 +75,24 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(LIBTRACE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(BUILD)/obj/cli/main.d
+
+# The HTML report's page, script and style, compiled into the binary
+# (mk/embed.c writes them as C arrays behind pt_asset()).
+VIEWER_ASSETS := $(sort $(wildcard viewer/assets/*.html viewer/assets/*.css viewer/assets/*.js))
+
+$(BUILD)/embed: mk/embed.c
+	@mkdir -p $(dir $@)
+	$(say) CC $@
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/viewer_assets.c: $(BUILD)/embed $(VIEWER_ASSETS)
+	$(say) EMBED $@
+	$(Q)$(BUILD)/embed $@ $(VIEWER_ASSETS)
+
+$(BUILD)/obj/viewer_assets.o: $(BUILD)/viewer_assets.c
+	@mkdir -p $(dir $@)
+	$(say) CC $<
+	$(Q)$(CC) $(PT_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libpipetrace.a: $(LIBTRACE_OBJ)
 	@rm -f $@
@@ -98,23 +116,36 @@ $(BUILD)/pipetrace: $(BUILD)/obj/cli/main.o $(BUILD)/app.a $(BUILD)/libpipetrace
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard tests/tools/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -DPT_TEST_DATA='"$(CURDIR)/tests/data"' \
 		-o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a $(LIBS) $(FEATURE_LIBS) -lcmocka
 
+# Tools the tests drive (synthetic traces made through pt_rec).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+$(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h) $(BUILD)/libpipetrace.a
+	@mkdir -p $(dir $@)
+	$(say) CC $@
+	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libpipetrace.a $(LIBS) $(FEATURE_LIBS)
+
 deps:
 	@sh mk/deps.sh build
 
+# The browser tests' Chromium, Node.js and playwright-core: when they cannot
+# be installed, those tests skip and say why.
 test-deps:
 	@sh mk/deps.sh test
+	@sh mk/deps.sh browser || echo "make: the HTML report's browser tests will skip"
+	@sh tests/browser/setup.sh
 
 test: test-deps
 	@$(MAKE) --no-print-directory all tests-build
 	@BUILD=$(BUILD) sh tests/run.sh
 
-tests-build: $(UNIT_BIN)
+tests-build: $(UNIT_BIN) $(TOOL_BIN)
 
 # ------------------------------------------------------------------- demo
 DEMO_DIR ?= demo
@@ -126,7 +157,7 @@ demo: deps
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/app.a $(BUILD)/libpipetrace.a
+$(BUILD)/bench/%: bench/%.c $(wildcard tests/tools/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a \

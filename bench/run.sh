@@ -15,3 +15,12 @@ echo "== import of a large Kineto trace (issue 8)"
 
 echo "== cpu backend: GEMM peak, stage throughput, tracing overhead (issue 5)"
 "$BUILD/bench/bench_cpu"
+
+echo "== view: the HTML report and the terminal grid of a million events (issue 7)"
+"$BUILD/bench/bench_view" --keep "$BUILD/bench-view"
+if [ -x /usr/bin/chromium ] && [ -f tests/browser/node_modules/playwright-core/package.json ]; then
+	html="$(cd "$BUILD/bench-view" && pwd)/big.html"
+	(cd tests/browser && node bench.mjs "$html")
+else
+	echo "opening it in Chromium: skipped (no /usr/bin/chromium or playwright-core: mk/deps.sh browser, tests/browser/setup.sh)"
+fi

@@ -22,6 +22,7 @@ static const struct cmd {
 	{"import", cmd_import, "PyTorch-profiler (Kineto) JSON, nsys SQLite export -> trace.db"},
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 	{"merge", cmd_merge, "per-process traces of one run -> one trace, clocks aligned"},
+	{"view", cmd_view, "terminal schedule grid, or a self-contained HTML report"},
 };
 
 static void usage(FILE *out)

@@ -8,6 +8,7 @@
 #define PT_EXPORTERS_H
 
 #include <stdio.h>
+#include <yajl/yajl_gen.h>
 
 #include "pipetrace/trace.h"
 
@@ -145,5 +146,13 @@ int pt_check_write_markdown(const pt_check *c, const char *trace, const char *ba
 /* Format ns for people in the unit `scale` suggests ("6.000 ms"); the
  * divisor and the unit's name. */
 double pt_unit_div(int64_t scale, const char **name);
+
+/* JSON through yajl, for the outputs that write it (stats --json, the HTML
+ * report): a string; then a key and its value, where *_or_null writes null
+ * for a negative integer and pt_json_num null for NaN. */
+void pt_json_str(yajl_gen g, const char *s);
+void pt_json_int(yajl_gen g, const char *key, int64_t v);
+void pt_json_int_or_null(yajl_gen g, const char *key, int64_t v);
+void pt_json_num(yajl_gen g, const char *key, double v);
 
 #endif

@@ -227,42 +227,9 @@ int pt_metrics_print_text(pt_trace *t, const pt_metrics *m, FILE *out)
 
 /* ------------------------------------------------------------------ JSON */
 
-static void jstr(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void jint(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	yajl_gen_integer(g, v);
-}
-
-/* An integer, or null when negative (no value). */
-static void jint_or_null(yajl_gen g, const char *k, int64_t v)
-{
-	jstr(g, k);
-	if (v < 0)
-		yajl_gen_null(g);
-	else
-		yajl_gen_integer(g, v);
-}
-
-static void jnum(yajl_gen g, const char *k, double v)
-{
-	jstr(g, k);
-	if (isnan(v)) {
-		yajl_gen_null(g);
-		return;
-	}
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%.9g", v);
-	yajl_gen_number(g, buf, (size_t)n);
-}
-
 static void jmeta_int(yajl_gen g, pt_trace *t, const char *k)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	const char *v = pt_trace_meta(t, k);
 	char *end;
 	long long x = v ? strtoll(v, &end, 10) : 0;
@@ -274,10 +241,10 @@ static void jmeta_int(yajl_gen g, pt_trace *t, const char *k)
 
 static void jmeta_str(yajl_gen g, pt_trace *t, const char *k)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	const char *v = pt_trace_meta(t, k);
 	if (v)
-		jstr(g, v);
+		pt_json_str(g, v);
 	else
 		yajl_gen_null(g);
 }
@@ -287,40 +254,40 @@ static void print_cb(void *ctx, const char *s, size_t n) { fwrite(s, 1, n, (FILE
 /* {"warmup_ns": …, …, "other_ns": …} */
 static void jidle(yajl_gen g, const char *k, int have, const int64_t *phase, const int64_t *cause)
 {
-	jstr(g, k);
+	pt_json_str(g, k);
 	if (!have) {
 		yajl_gen_null(g);
 		return;
 	}
 	yajl_gen_map_open(g);
-	jint(g, "warmup_ns", phase[PT_WARMUP]);
-	jint(g, "steady_ns", phase[PT_STEADY]);
-	jint(g, "cooldown_ns", phase[PT_COOLDOWN]);
-	jint(g, "comm_wait_ns", cause[PT_IDLE_COMM]);
-	jint(g, "dependency_ns", cause[PT_IDLE_DEP]);
-	jint(g, "other_ns", cause[PT_IDLE_OTHER]);
+	pt_json_int(g, "warmup_ns", phase[PT_WARMUP]);
+	pt_json_int(g, "steady_ns", phase[PT_STEADY]);
+	pt_json_int(g, "cooldown_ns", phase[PT_COOLDOWN]);
+	pt_json_int(g, "comm_wait_ns", cause[PT_IDLE_COMM]);
+	pt_json_int(g, "dependency_ns", cause[PT_IDLE_DEP]);
+	pt_json_int(g, "other_ns", cause[PT_IDLE_OTHER]);
 	yajl_gen_map_close(g);
 }
 
 static void jsim(yajl_gen g, const pt_metrics *m)
 {
-	jstr(g, "sim");
+	pt_json_str(g, "sim");
 	if (!m->has_sim) {
 		yajl_gen_null(g);
 		return;
 	}
 	yajl_gen_map_open(g);
-	jint(g, "makespan_ns", m->sim_makespan);
-	jnum(g, "bubble_ratio", m->sim_bubble_ratio);
-	jstr(g, "cost_ns");
+	pt_json_int(g, "makespan_ns", m->sim_makespan);
+	pt_json_num(g, "bubble_ratio", m->sim_bubble_ratio);
+	pt_json_str(g, "cost_ns");
 	yajl_gen_map_open(g);
 	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
-		jint_or_null(g, pt_kind_name(k), m->sim_op[k]);
+		pt_json_int_or_null(g, pt_kind_name(k), m->sim_op[k]);
 	yajl_gen_map_close(g);
-	jint(g, "latency_ns", m->sim_latency);
-	jnum(g, "bandwidth_Bps", m->sim_bandwidth);
-	jstr(g, "derived");
-	jstr(g, m->sim_derived);
+	pt_json_int(g, "latency_ns", m->sim_latency);
+	pt_json_num(g, "bandwidth_Bps", m->sim_bandwidth);
+	pt_json_str(g, "derived");
+	pt_json_str(g, m->sim_derived);
 	yajl_gen_map_close(g);
 }
 
@@ -339,66 +306,66 @@ static yajl_gen json_open(FILE *out)
 static void json_trace(yajl_gen g, pt_trace *t, const pt_metrics *m)
 {
 	yajl_gen_map_open(g);
-	jstr(g, "trace");
-	jstr(g, pt_trace_path(t));
+	pt_json_str(g, "trace");
+	pt_json_str(g, pt_trace_path(t));
 	jmeta_str(g, t, "schedule");
-	jint(g, "ranks", m->nranks);
+	pt_json_int(g, "ranks", m->nranks);
 	jmeta_int(g, t, "microbatches");
 	jmeta_str(g, t, "backend");
 	jmeta_str(g, t, "comm_mode");
 	jmeta_str(g, t, "cost");
-	jint(g, "window_start_ns", m->win_start);
-	jint(g, "window_end_ns", m->win_end);
-	jint(g, "makespan_ns", m->win_end - m->win_start);
-	jnum(g, "bubble_ratio", m->bubble_ratio);
-	jnum(g, "overlap_ratio", m->overlap_ratio);
-	jint(g, "busy_ns", m->busy);
-	jint(g, "bubble_ns", m->bubble);
-	jint(g, "comm_ns", m->comm);
-	jint(g, "exposed_comm_ns", m->exposed);
-	jint(g, "overlap_ns", m->overlap);
-	jstr(g, "ops_from");
+	pt_json_int(g, "window_start_ns", m->win_start);
+	pt_json_int(g, "window_end_ns", m->win_end);
+	pt_json_int(g, "makespan_ns", m->win_end - m->win_start);
+	pt_json_num(g, "bubble_ratio", m->bubble_ratio);
+	pt_json_num(g, "overlap_ratio", m->overlap_ratio);
+	pt_json_int(g, "busy_ns", m->busy);
+	pt_json_int(g, "bubble_ns", m->bubble);
+	pt_json_int(g, "comm_ns", m->comm);
+	pt_json_int(g, "exposed_comm_ns", m->exposed);
+	pt_json_int(g, "overlap_ns", m->overlap);
+	pt_json_str(g, "ops_from");
 	const char *from = pt_trace_meta(t, "ops.from");
 	if (from)
-		jstr(g, from);
+		pt_json_str(g, from);
 	else
 		yajl_gen_null(g);
-	jstr(g, "ops");
+	pt_json_str(g, "ops");
 	yajl_gen_map_open(g);
 	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
-		jint(g, pt_kind_name(k), m->nops[k]);
+		pt_json_int(g, pt_kind_name(k), m->nops[k]);
 	yajl_gen_map_close(g);
-	jstr(g, "per_rank");
+	pt_json_str(g, "per_rank");
 	yajl_gen_array_open(g);
 	for (int i = 0; i < m->nranks; i++) {
 		const pt_rank_metrics *r = &m->rank[i];
 		yajl_gen_map_open(g);
-		jint(g, "rank", r->rank);
-		jint(g, "busy_ns", r->busy);
-		jint(g, "bubble_ns", r->bubble);
-		jint(g, "span_bubble_ns", r->span_bubble);
-		jint(g, "comm_ns", r->comm);
-		jint(g, "exposed_comm_ns", r->exposed);
-		jint(g, "overlap_ns", r->overlap);
-		jnum(g, "overlap_ratio", r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
-		jint(g, "peak_activations", r->peak_act);
-		jint(g, "first_ns", r->first);
-		jint(g, "last_ns", r->last);
-		jint(g, "compute_events", r->ncompute);
-		jint(g, "comm_events", r->ncomm);
-		jint_or_null(g, "theory_bubble_ns", r->theory_bubble);
-		jint_or_null(g, "theory_peak_activations", r->theory_peak);
-		jint_or_null(g, "sim_bubble_ns", r->sim_bubble);
+		pt_json_int(g, "rank", r->rank);
+		pt_json_int(g, "busy_ns", r->busy);
+		pt_json_int(g, "bubble_ns", r->bubble);
+		pt_json_int(g, "span_bubble_ns", r->span_bubble);
+		pt_json_int(g, "comm_ns", r->comm);
+		pt_json_int(g, "exposed_comm_ns", r->exposed);
+		pt_json_int(g, "overlap_ns", r->overlap);
+		pt_json_num(g, "overlap_ratio", r->comm > 0 ? (double)r->overlap / (double)r->comm : NAN);
+		pt_json_int(g, "peak_activations", r->peak_act);
+		pt_json_int(g, "first_ns", r->first);
+		pt_json_int(g, "last_ns", r->last);
+		pt_json_int(g, "compute_events", r->ncompute);
+		pt_json_int(g, "comm_events", r->ncomm);
+		pt_json_int_or_null(g, "theory_bubble_ns", r->theory_bubble);
+		pt_json_int_or_null(g, "theory_peak_activations", r->theory_peak);
+		pt_json_int_or_null(g, "sim_bubble_ns", r->sim_bubble);
 		jidle(g, "idle", r->has_idle, r->idle_phase, r->idle_cause);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
-	jstr(g, "theory");
+	pt_json_str(g, "theory");
 	yajl_gen_map_open(g);
 	jmeta_str(g, t, "theory.bubble_formula");
-	jint_or_null(g, "bubble_ns_per_rank", m->theory_bubble);
-	jnum(g, "bubble_ratio", m->theory_bubble_ratio);
-	jint_or_null(g, "peak_activations", m->theory_peak);
+	pt_json_int_or_null(g, "bubble_ns_per_rank", m->theory_bubble);
+	pt_json_num(g, "bubble_ratio", m->theory_bubble_ratio);
+	pt_json_int_or_null(g, "peak_activations", m->theory_peak);
 	yajl_gen_map_close(g);
 	jidle(g, "idle", m->has_idle, m->idle_phase, m->idle_cause);
 	jsim(g, m);
@@ -421,7 +388,7 @@ int pt_metrics_compare_json(pt_trace *const *t, pt_metrics *const *m, int n, FIL
 	if (!g)
 		return PT_ENOMEM;
 	yajl_gen_map_open(g);
-	jstr(g, "traces");
+	pt_json_str(g, "traces");
 	yajl_gen_array_open(g);
 	for (int i = 0; i < n; i++)
 		json_trace(g, t[i], m[i]);

@@ -50,3 +50,13 @@ say "For real: pipetrace run --backend cpu (DualPipe, 4 ranks as threads, 8 micr
 "$PT" run --backend cpu -s dualpipe -p 4 -n 8 -o "$D/trace-cpu.db" --force
 "$PT" stats "$D/trace-cpu.db"
 printf '\nWritten: %s/trace-cpu.db\n' "$D"
+
+say "The schedule grid: pipetrace view $D/trace.db"
+"$PT" view "$D/trace.db"
+say "The HTML report: pipetrace view $D/trace.db --html $D/report.html"
+"$PT" view "$D/trace.db" --html "$D/report.html" --force
+for s in 1f1b zb1p; do
+	"$PT" run -s $s -p 8 -n 20 -o "$D/trace-$s.db" --force --quiet
+done
+"$PT" view "$D/trace.db" "$D/trace-1f1b.db" "$D/trace-zb1p.db" --html "$D/compare.html" --force
+printf 'Written: %s/report.html, %s/compare.html (DualPipe vs 1F1B vs ZB-H1): open them in a browser\n' "$D" "$D"

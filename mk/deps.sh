@@ -30,6 +30,9 @@ for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
 		# python3 may come from elsewhere (pyenv, a venv): a working one is enough.
 		if [ "$p" = python3 ] && command -v python3 >/dev/null 2>&1; then continue; fi
+		# so may Node.js (NodeSource's nodejs bundles npm and conflicts with Debian's npm)
+		if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+		if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
 		missing="$missing $p"
 	fi
 done
