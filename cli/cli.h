@@ -22,6 +22,7 @@ enum {
 int cmd_schedule(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* The exit status for a PT_E* code: CLI_USAGE for input errors, else CLI_FAIL. */
 int cli_status(int err);

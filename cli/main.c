@@ -19,6 +19,7 @@ static const struct cmd {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
+	{"export", cmd_export, "Perfetto (.pftrace), Chrome JSON or CSV, for trace viewers"},
 };
 
 static void usage(FILE *out)

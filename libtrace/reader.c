@@ -32,6 +32,7 @@ struct pt_trace {
 	} *streams;
 	int nstreams;
 	int has[PT_NTABLES]; /* the table has rows */
+	int64_t page_size, cache_kib; /* the file's page size; the page cache asked for */
 	char **strings;	     /* [id], loaded on first use */
 	uint32_t nstrings;
 	int strings_loaded;
@@ -183,6 +184,16 @@ static int load_streams(pt_trace *t)
 	return err;
 }
 
+static void pragma_value(pt_trace *t, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+}
+
 int pt_trace_open(const char *path, pt_trace **out)
 {
 	*out = NULL;
@@ -203,11 +214,15 @@ int pt_trace_open(const char *path, pt_trace **out)
 				t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	/* A small page cache: readers stream, they do not need the file in RAM. */
+	/* A small page cache: readers stream, they do not need the file in RAM
+	 * (cursors over many ranks grow it a little, see pt_cursor_open). */
 	sqlite3_exec(t->db, "PRAGMA cache_size=-4096", NULL, NULL, NULL);
+	t->cache_kib = 4096;
 	if ((err = pt_schema_check_db(t->db, path)) || (err = load_meta(t)) || (err = load_ranks(t)) ||
 	    (err = load_streams(t)))
 		goto fail;
+	t->page_size = 4096;
+	pragma_value(t, "PRAGMA page_size", &t->page_size);
 	*out = t;
 	return 0;
 fail:
@@ -582,6 +597,27 @@ static unsigned wanted_sources(const pt_query *q)
 	return sources;
 }
 
+/*
+ * A cursor over n statements walks n places of each table at once: its index
+ * leaf, the table leaf the row lives on and their parents. When those do not
+ * fit the page cache (a trace recorded rank after rank, read in time order),
+ * every row costs a read() and the cursor runs 7x slower. So grow the cache to
+ * about 4 pages per statement, from 4 MiB up to at most 32 MiB; it never
+ * shrinks while the trace is open.
+ */
+static void grow_cache(pt_trace *t, int nstatements)
+{
+	int64_t want_kib = (int64_t)nstatements * 4 * t->page_size / 1024;
+	if (want_kib > 32768)
+		want_kib = 32768;
+	if (want_kib <= t->cache_kib)
+		return;
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)want_kib);
+	if (sqlite3_exec(t->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		t->cache_kib = want_kib;
+}
+
 int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 {
 	*out = NULL;
@@ -591,7 +627,7 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 	unsigned sources = wanted_sources(q);
 	int lo = q->rank >= 0 ? q->rank : t->min_rank;
 	int hi = q->rank >= 0 ? q->rank : t->max_rank;
-	int nr = hi >= lo ? hi - lo + 1 : 0;
+	int nr = q->ranks ? q->nranks : hi >= lo ? hi - lo + 1 : 0;
 	int ntab = 0;
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
 		ntab += (sources & pt_tables[tbl].source) && t->has[tbl];
@@ -606,6 +642,7 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 		return PT_ENOMEM;
 	}
 	int64_t kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
+	grow_cache(t, nr * ntab);
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
 		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
@@ -615,7 +652,8 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns < ?2 AND end_ns >= ?3%s"
 			 " ORDER BY start_ns, id",
 			 table_select[tbl], pt_tables[tbl].name, kind_filter);
-		for (int r = lo; r <= hi; r++) {
+		for (int i = 0; i < nr; i++) {
+			int r = q->ranks ? q->ranks[i] : lo + i;
 			struct src *s = &c->src[c->nsrc];
 			int rc = sqlite3_prepare_v2(t->db, sql, -1, &s->st, NULL);
 			if (rc != SQLITE_OK) {
@@ -695,16 +733,77 @@ int64_t pt_trace_count(pt_trace *t, const pt_query *q)
 		int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return sql_fail(t, rc, "counting events");
-		sqlite3_bind_int(st, 1, q->rank);
-		sqlite3_bind_int64(st, 2, q->to_ns);
-		sqlite3_bind_int64(st, 3, q->from_ns);
-		sqlite3_bind_int64(st, 4, kinds);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
+		int nr = q->ranks ? q->nranks : 1;
+		for (int i = 0; i < nr; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int(st, 1, q->ranks ? q->ranks[i] : q->rank);
+			sqlite3_bind_int64(st, 2, q->to_ns);
+			sqlite3_bind_int64(st, 3, q->from_ns);
+			sqlite3_bind_int64(st, 4, kinds);
+			rc = sqlite3_step(st);
+			if (rc != SQLITE_ROW)
+				break;
 			total += sqlite3_column_int64(st, 0);
+		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_ROW)
 			return sql_fail(t, rc, "counting events");
 	}
 	return total;
+}
+
+/* min(start_ns) or max(start_ns) of one rank in one table: a single
+ * aggregate over the (rank, start_ns) index, which SQLite answers with one
+ * index probe. */
+static int span_probe(pt_trace *t, sqlite3_stmt *st, int rank, int64_t *v)
+{
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, rank);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return sql_fail(t, rc, "reading the time span");
+	*v = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last)
+{
+	pt_query all = pt_query_all();
+	if (!q)
+		q = &all;
+	*first = INT64_MAX;
+	*last = INT64_MIN;
+	unsigned sources = wanted_sources(q);
+	int lo = q->rank >= 0 ? q->rank : t->min_rank;
+	int hi = q->rank >= 0 ? q->rank : t->max_rank;
+	int nr = q->ranks ? q->nranks : hi >= lo ? hi - lo + 1 : 0;
+	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
+		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
+			continue;
+		char sql[2][128];
+		sqlite3_stmt *st[2] = {NULL, NULL};
+		snprintf(sql[0], sizeof sql[0], "SELECT min(start_ns) FROM %s WHERE rank=?1", pt_tables[tbl].name);
+		snprintf(sql[1], sizeof sql[1], "SELECT max(start_ns) FROM %s WHERE rank=?1", pt_tables[tbl].name);
+		int err = 0;
+		for (int k = 0; k < 2 && !err; k++) {
+			int rc = sqlite3_prepare_v2(t->db, sql[k], -1, &st[k], NULL);
+			if (rc != SQLITE_OK)
+				err = sql_fail(t, rc, "reading the time span");
+		}
+		for (int i = 0; i < nr && !err; i++) {
+			int r = q->ranks ? q->ranks[i] : lo + i;
+			int64_t a, b;
+			if ((err = span_probe(t, st[0], r, &a)) || (err = span_probe(t, st[1], r, &b)))
+				break;
+			if (a != INT64_MIN && a < *first)
+				*first = a;
+			if (b != INT64_MIN && b > *last)
+				*last = b;
+		}
+		sqlite3_finalize(st[0]);
+		sqlite3_finalize(st[1]);
+		if (err)
+			return err;
+	}
+	return 0;
 }
