@@ -306,30 +306,37 @@ static int rank_selected(const pt_export *x, int32_t rank)
 	return 0;
 }
 
+/* Ops of these kinds on rank that start before t and end before it too:
+ * those a window opening at t leaves out. */
+static int64_t ended_before(pt_trace *t, int32_t rank, uint32_t kinds, int64_t at)
+{
+	pt_query q = pt_query_all();
+	q.rank = rank;
+	q.sources = PT_SRC_OPS;
+	q.to_ns = at;
+	q.kinds = kinds;
+	int64_t all = pt_trace_count(t, &q);
+	q.from_ns = at;
+	int64_t open = pt_trace_count(t, &q);
+	return all < 0 ? all : open < 0 ? open : all - open;
+}
+
 /*
- * The activations a rank holds when a --from window opens: forwards started
- * before it, less backwards that ended before it (docs/metrics.md's count,
- * ends first at equal times).
+ * The activations a rank holds when a --from window opens, from the ops the
+ * window leaves out (those that ended before it): their forwards' +1 less
+ * their backwards' -1. Ops that overlap the window's start are exported and
+ * counted as they come.
  */
 static int act_before(pt_export *x, int32_t rank, int *act)
 {
 	*act = 0;
 	if (x->o.from_ns == INT64_MIN || !x->counter)
 		return 0;
-	uint32_t fwd = 1u << PT_OP_F | 1u << PT_OP_FB, bwd = 1u << PT_OP_B | 1u << PT_OP_I | 1u << PT_OP_FB;
-	pt_query q = pt_query_all();
-	q.rank = rank;
-	q.sources = PT_SRC_OPS;
-	q.to_ns = x->o.from_ns;
-	q.kinds = fwd;
-	int64_t started = pt_trace_count(x->t, &q);
-	q.kinds = bwd;
-	int64_t bwd_started = pt_trace_count(x->t, &q);
-	q.from_ns = x->o.from_ns;
-	int64_t bwd_open = pt_trace_count(x->t, &q);
-	if (started < 0 || bwd_started < 0 || bwd_open < 0)
-		return (int)(started < 0 ? started : bwd_started < 0 ? bwd_started : bwd_open);
-	*act = (int)(started - (bwd_started - bwd_open));
+	int64_t f = ended_before(x->t, rank, 1u << PT_OP_F | 1u << PT_OP_FB, x->o.from_ns);
+	int64_t b = ended_before(x->t, rank, 1u << PT_OP_B | 1u << PT_OP_I | 1u << PT_OP_FB, x->o.from_ns);
+	if (f < 0 || b < 0)
+		return (int)(f < 0 ? f : b);
+	*act = (int)(f - b);
 	return 0;
 }
 
@@ -575,8 +582,6 @@ static void set_flows(pt_export *x, const pt_event *ev, pt_xev *e)
 	if (x->op_flows) {
 		if (!pt_kind_is_activity(kind) && ev->step >= 0)
 			e->flow_begin[1] = flow_id(PT_FLOW_OP, (uint64_t)pt_ext_id(ev->rank, ev->step));
-		else if (kind == PT_OP_RANGE && ev->ext)
-			e->flow_begin[1] = flow_id(PT_FLOW_OP, (uint64_t)ev->ext);
 		else if (pt_kind_is_activity(kind) && ev->ext)
 			e->flow_step = flow_id(PT_FLOW_OP, (uint64_t)ev->ext);
 	}
@@ -611,8 +616,13 @@ static int close_until(pt_export *x, int64_t t)
 		e.lane = p.lane;
 		e.dur = ev->end_ns - ev->start_ns;
 		e.act = -1;
-		if (x->counter && is_bwd(e.kind))
-			e.act = --x->ranks[s->rank_idx].act;
+		/* past the window's end the forwards that start there are left out:
+		 * the count would be wrong, so it is not shown */
+		if (x->counter && is_bwd(e.kind)) {
+			int act = --x->ranks[s->rank_idx].act;
+			if (ev->end_ns < x->o.to_ns)
+				e.act = act;
+		}
 		int err = x->f->event_end(x, &e);
 		if (err)
 			return err;
@@ -686,18 +696,28 @@ static int deliver(pt_export *x, pt_event *ev)
 	return x->f->event ? x->f->event(x, &e) : 0;
 }
 
-/* Events that start together: longer first (so an enclosing slice opens
- * before what it encloses), and a message's SEND before its RECV (so every
- * reader sees a flow begin before it ends); cursor order otherwise. */
+/* Where flows go: plan ops (their flows' sources), then CPU-side activity
+ * (launch sources), then what flows end in (RECVs, GPU activity). */
+static int flow_class(int kind)
+{
+	if (!pt_kind_is_activity(kind))
+		return kind == PT_OP_RECV ? 2 : 0;
+	return kind == PT_OP_RUNTIME || kind == PT_OP_RANGE ? 1 : 2;
+}
+
+/* Events that start together: flow sources before the events their flows
+ * reach (so every reader sees a flow begin before it goes on), then longer
+ * first (so an enclosing slice opens before what it encloses: nesting only
+ * happens within a class); cursor order otherwise. */
 static int group_cmp(const pt_export *x, int a, int b)
 {
 	const pt_event *p = &x->group[a], *q = &x->group[b];
+	int cp = flow_class(p->op.kind), cq = flow_class(q->op.kind);
+	if (cp != cq)
+		return cp - cq;
 	int64_t dp = p->end_ns - p->start_ns, dq = q->end_ns - q->start_ns;
 	if (dp != dq)
 		return dp > dq ? -1 : 1;
-	int rp = p->op.kind == PT_OP_RECV, rq = q->op.kind == PT_OP_RECV;
-	if (rp != rq)
-		return rp - rq;
 	return a - b;
 }
 

@@ -416,6 +416,7 @@ def main():
     ap.add_argument("--from", dest="from_", type=int, default=-(1 << 63))
     ap.add_argument("--to", type=int, default=(1 << 63) - 1)
     ap.add_argument("--kinds", type=lambda s: set(s.split(",")))
+    ap.add_argument("--counter-ref", help="an export of the whole trace: counter values must agree with it")
     a = ap.parse_args()
     sel = {"ranks": a.ranks, "from": a.from_, "to": a.to, "kinds": a.kinds,
            "full": a.ranks is None and a.kinds is None and a.from_ == -(1 << 63) and a.to == (1 << 63) - 1}
@@ -437,6 +438,16 @@ def main():
     if any(v < 0 for vals in counters.values() for _, v in vals):
         print("FAIL: a counter goes below zero")
         return 1
+    if a.counter_ref:
+        full = dict(sel, ranks=None, kinds=None, **{"from": -(1 << 63), "to": (1 << 63) - 1})
+        ref = {".pftrace": check_pftrace, ".json": check_json}[os.path.splitext(a.counter_ref)[1]](
+            a.counter_ref, db_events(a.db, full)[0], sends, full)[2]
+        for pid, vals in counters.items():
+            want = dict(ref.get(pid, []))  # the last value at each time
+            for ts, v in dict(vals).items():
+                if want.get(ts) != v:
+                    print("FAIL: rank %s: %d activations at %d ns, the whole trace has %s" % (pid, v, ts, want.get(ts)))
+                    return 1
     print("ok: %d slices, %d flows, peak activations %s" %
           (n, nflows, json.dumps({str(k): v for k, v in sorted(peaks.items())})))
     return 0
