@@ -106,10 +106,17 @@ struct pb {
 	int oom;
 };
 
-static int pb_room(struct pb *b, size_t k)
+static int pb_grow(struct pb *b, size_t k);
+
+static inline int pb_room(struct pb *b, size_t k)
 {
-	if (b->n + k <= b->cap)
+	if (__builtin_expect(b->n + k <= b->cap, 1))
 		return 1;
+	return pb_grow(b, k);
+}
+
+static int pb_grow(struct pb *b, size_t k)
+{
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap < b->n + k)
 		cap *= 2;
@@ -133,7 +140,7 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
-static void pb_varint(struct pb *b, uint64_t v)
+static inline void pb_varint(struct pb *b, uint64_t v)
 {
 	if (!pb_room(b, 10))
 		return;
@@ -144,13 +151,13 @@ static void pb_varint(struct pb *b, uint64_t v)
 	b->p[b->n++] = (unsigned char)v;
 }
 
-static void pb_uint(struct pb *b, unsigned field, uint64_t v)
+static inline void pb_uint(struct pb *b, unsigned field, uint64_t v)
 {
 	pb_varint(b, (uint64_t)field << 3);
 	pb_varint(b, v);
 }
 
-static void pb_fixed64(struct pb *b, unsigned field, uint64_t v)
+static inline void pb_fixed64(struct pb *b, unsigned field, uint64_t v)
 {
 	pb_varint(b, (uint64_t)field << 3 | 1);
 	if (!pb_room(b, 8))
@@ -172,7 +179,7 @@ static void pb_bytes(struct pb *b, unsigned field, const void *s, size_t n)
 static void pb_str(struct pb *b, unsigned field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
 
 /* Open a nested message: its tag and a one-byte length to patch. */
-static size_t pb_open(struct pb *b, unsigned field)
+static inline size_t pb_open(struct pb *b, unsigned field)
 {
 	pb_varint(b, (uint64_t)field << 3 | 2);
 	size_t mark = b->n;
@@ -182,7 +189,7 @@ static size_t pb_open(struct pb *b, unsigned field)
 }
 
 /* Close it: write its length, moving the body when it needs more bytes. */
-static void pb_close(struct pb *b, size_t mark)
+static inline void pb_close(struct pb *b, size_t mark)
 {
 	if (b->oom)
 		return;
