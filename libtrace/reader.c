@@ -629,6 +629,16 @@ static void grow_cache(pt_trace *t, int nstatements)
 		t->cache_kib = want_kib;
 }
 
+/* How many ranks q reads; the i-th is q_rank(q, lo, i). */
+static int q_nranks(const pt_trace *t, const pt_query *q, int *lo)
+{
+	*lo = q->rank >= 0 ? q->rank : t->min_rank;
+	int hi = q->rank >= 0 ? q->rank : t->max_rank;
+	return q->ranks ? q->nranks : hi >= *lo ? hi - *lo + 1 : 0;
+}
+
+static int q_rank(const pt_query *q, int lo, int i) { return q->ranks ? q->ranks[i] : lo + i; }
+
 int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 {
 	*out = NULL;
@@ -636,9 +646,7 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 	if (!q)
 		q = &all;
 	unsigned sources = wanted_sources(q);
-	int lo = q->rank >= 0 ? q->rank : t->min_rank;
-	int hi = q->rank >= 0 ? q->rank : t->max_rank;
-	int nr = q->ranks ? q->nranks : hi >= lo ? hi - lo + 1 : 0;
+	int lo, nr = q_nranks(t, q, &lo);
 	int ntab = 0;
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
 		ntab += (sources & pt_tables[tbl].source) && t->has[tbl];
@@ -664,7 +672,7 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 			 " ORDER BY start_ns, id",
 			 table_select[tbl], pt_tables[tbl].name, kind_filter);
 		for (int i = 0; i < nr; i++) {
-			int r = q->ranks ? q->ranks[i] : lo + i;
+			int r = q_rank(q, lo, i);
 			struct src *s = &c->src[c->nsrc];
 			int rc = sqlite3_prepare_v2(t->db, sql, -1, &s->st, NULL);
 			if (rc != SQLITE_OK) {
@@ -785,9 +793,7 @@ int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last)
 	*first = INT64_MAX;
 	*last = INT64_MIN;
 	unsigned sources = wanted_sources(q);
-	int lo = q->rank >= 0 ? q->rank : t->min_rank;
-	int hi = q->rank >= 0 ? q->rank : t->max_rank;
-	int nr = q->ranks ? q->nranks : hi >= lo ? hi - lo + 1 : 0;
+	int lo, nr = q_nranks(t, q, &lo);
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
 		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
@@ -802,7 +808,7 @@ int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last)
 				err = sql_fail(t, rc, "reading the time span");
 		}
 		for (int i = 0; i < nr && !err; i++) {
-			int r = q->ranks ? q->ranks[i] : lo + i;
+			int r = q_rank(q, lo, i);
 			int64_t a, b;
 			if ((err = span_probe(t, st[0], r, &a)) || (err = span_probe(t, st[1], r, &b)))
 				break;

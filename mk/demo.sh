@@ -18,16 +18,15 @@ say "The metrics: pipetrace stats $D/trace.db"
 "$PT" stats "$D/trace.db"
 "$PT" stats --json "$D/trace.db" >"$D/stats.json"
 
-say "For the Perfetto UI: pipetrace export $D/trace.db -o $D/trace.pftrace (and .json)"
-"$PT" export "$D/trace.db" -o "$D/trace.pftrace" --force
-"$PT" export "$D/trace.db" -o "$D/trace.json" --force
-echo "open https://ui.perfetto.dev and drop $D/trace.pftrace on it"
-
 say "Over 50 GB/s links with 5 us latency and 64 MiB activations: DualPipe's flush vs overlap"
 for mode in flush overlap; do
 	"$PT" run -s dualpipe -p 8 -n 20 --comm $mode --link latency=5us,bandwidth=50GB/s \
 		--activation-bytes 64MiB -o "$D/trace-$mode.db" --force --quiet
 	"$PT" stats "$D/trace-$mode.db" | sed -n '1,2p'
 done
-printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace.pftrace, %s/trace.json, %s/trace-flush.db, %s/trace-overlap.db\n' \
-	"$D" "$D" "$D" "$D" "$D" "$D"
+printf '\nWritten: %s/trace.db, %s/stats.json, %s/trace-flush.db, %s/trace-overlap.db\n' "$D" "$D" "$D" "$D"
+
+say "For the Perfetto UI: pipetrace export $D/trace.db -o $D/trace.pftrace (and .json)"
+"$PT" export "$D/trace.db" -o "$D/trace.pftrace" --force
+"$PT" export "$D/trace.db" -o "$D/trace.json" --force
+printf 'Open https://ui.perfetto.dev and drop %s/trace.pftrace on it (docs/export.md tells what is where)\n' "$D"

@@ -17,23 +17,9 @@
 
 static const char *const kernel_name = "gemm<\"q\",\\b> </script><script>alert(1)</script>, done";
 
-static pt_event ev_make(int rank, uint32_t stream, int kind, int64_t s, int64_t e)
-{
-	pt_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.rank = rank;
-	ev.stream = stream;
-	ev.step = -1;
-	ev.device = -1;
-	ev.op = pt_op_make(kind, 0, 0);
-	ev.start_ns = ev.posted_ns = s;
-	ev.end_ns = e;
-	return ev;
-}
-
 static void msg(pt_tbuf *b, int kind, int rank, int peer, int seq, int step, int64_t s, int64_t e)
 {
-	pt_event ev = ev_make(rank, PT_STREAM_P2P, kind, s, e);
+	pt_event ev = tu_event(rank, PT_STREAM_P2P, kind, s, e);
 	ev.op.peer = peer;
 	ev.op.seq = seq;
 	ev.op.mb = seq;
@@ -46,7 +32,7 @@ static void msg(pt_tbuf *b, int kind, int rank, int peer, int seq, int step, int
 static void activity(pt_rec *rec, pt_tbuf *b, int kind, uint32_t stream, int64_t s, int64_t e, const char *name,
 		     int64_t corr, int64_t ext)
 {
-	pt_event ev = ev_make(0, stream, kind, s, e);
+	pt_event ev = tu_event(0, stream, kind, s, e);
 	ev.device = kind == PT_OP_RUNTIME || (kind == PT_OP_RANGE && stream > 1000) ? -1 : 3;
 	ev.name = name ? pt_rec_intern(rec, name) : 0;
 	ev.corr = corr;
@@ -76,16 +62,16 @@ static void write_gpu_trace(const char *path)
 	}
 	assert_int_equal(pt_rec_stream(rec, 0, 7, PT_STREAM_COMPUTE, "cuda stream 7"), 0);
 	pt_tbuf *b = pt_rec_thread(rec);
-	pt_event ev = ev_make(0, PT_STREAM_MAIN, PT_OP_F, 100, 500);
+	pt_event ev = tu_event(0, PT_STREAM_MAIN, PT_OP_F, 100, 500);
 	ev.step = 0;
 	pt_emit(b, &ev);
-	ev = ev_make(1, PT_STREAM_MAIN, PT_OP_F, 700, 1100);
+	ev = tu_event(1, PT_STREAM_MAIN, PT_OP_F, 700, 1100);
 	ev.step = 1;
 	pt_emit(b, &ev);
-	ev = ev_make(1, PT_STREAM_MAIN, PT_OP_B, 1100, 1900);
+	ev = tu_event(1, PT_STREAM_MAIN, PT_OP_B, 1100, 1900);
 	ev.step = 3;
 	pt_emit(b, &ev);
-	ev = ev_make(0, PT_STREAM_MAIN, PT_OP_B, 2000, 2800);
+	ev = tu_event(0, PT_STREAM_MAIN, PT_OP_B, 2000, 2800);
 	ev.step = 5;
 	pt_emit(b, &ev);
 	msg(b, PT_OP_SEND, 0, 1, 0, 1, 500, 700);

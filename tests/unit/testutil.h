@@ -117,6 +117,21 @@ static inline char *tu_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* An event with every optional field cleared: rank, stream, kind, [s, e). */
+static inline pt_event tu_event(int rank, uint32_t stream, int kind, int64_t s, int64_t e)
+{
+	pt_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.rank = rank;
+	ev.stream = stream;
+	ev.step = -1;
+	ev.device = -1;
+	ev.op = pt_op_make(kind, 0, 0);
+	ev.start_ns = ev.posted_ns = s;
+	ev.end_ns = e;
+	return ev;
+}
+
 static inline void tu_tmp_cleanup(void)
 {
 	if (tu_dir[0]) {
