@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "export_feed.h"
 #include "exporters.h"
 
 /* ---------------------------------------------------------- the registry */
@@ -126,6 +127,7 @@ struct pt_export {
 	int msg_flows, launch_flows, op_flows, counter, activity;
 
 	struct map slot_map, rank_map;
+	struct map act_start; /* rank -> activations held when a --from window opens */
 	struct slot *slots;
 	int nslots, cap_slots;
 	struct rank_state *ranks;
@@ -358,9 +360,31 @@ static int rank_index(pt_export *x, int32_t rank, int *out)
 		snprintf(r->label, sizeof r->label, "%s", ri.label);
 	else
 		snprintf(r->label, sizeof r->label, "rank %d", rank);
-	if ((err = act_before(x, rank, &r->act)))
-		return err;
+	int b = map_get(&x->act_start, (uint64_t)(uint32_t)rank);
+	r->act = b > 0 ? b : 0;
 	*out = x->nranks++;
+	return 0;
+}
+
+/* act_before for every rank the export may meet, before the reading thread
+ * takes the database. */
+static int act_baselines(pt_export *x)
+{
+	if (x->o.from_ns == INT64_MIN || !x->counter)
+		return 0;
+	int n = x->sel ? x->nsel : pt_trace_nranks(x->t);
+	for (int i = 0; i < n; i++) {
+		int32_t rank = x->sel ? x->sel[i] : 0;
+		pt_rank_info ri;
+		if (!x->sel) {
+			if (pt_trace_rank_at(x->t, i, &ri))
+				continue;
+			rank = ri.rank;
+		}
+		int act, err = act_before(x, rank, &act);
+		if (err || (err = map_put(&x->act_start, (uint64_t)(uint32_t)rank, act)))
+			return err;
+	}
 	return 0;
 }
 
@@ -464,80 +488,6 @@ static struct pending heap_pop(pt_export *x)
 	if (x->nheap)
 		x->heap[i] = last;
 	return top;
-}
-
-/* ------------------------------------------------------------ arguments */
-
-static const char *const arg_keys[PT_ARG_MAX] = {
-	[PT_ARG_KIND] = "kind",		[PT_ARG_CHUNK] = "chunk",	  [PT_ARG_MB] = "mb",
-	[PT_ARG_CHUNK2] = "chunk2",	[PT_ARG_MB2] = "mb2",		  [PT_ARG_STEP] = "step",
-	[PT_ARG_PEER] = "peer",		[PT_ARG_PAYLOAD] = "payload",	  [PT_ARG_SEQ] = "seq",
-	[PT_ARG_BATCH] = "batch",	[PT_ARG_BYTES] = "bytes",	  [PT_ARG_POSTED] = "posted_ns",
-	[PT_ARG_DEVICE] = "device",	[PT_ARG_CORR] = "corr",		  [PT_ARG_EXT] = "ext",
-	[PT_ARG_COPY_KIND] = "copy_kind", [PT_ARG_SYNC_TYPE] = "sync_type", [PT_ARG_DEPTH] = "depth",
-	[PT_ARG_DOMAIN] = "domain",
-};
-
-static int add_int(pt_arg *out, int n, int id, int64_t v)
-{
-	out[n] = (pt_arg){id, arg_keys[id], NULL, v};
-	return n + 1;
-}
-
-static int add_str(pt_arg *out, int n, int id, const char *s)
-{
-	out[n] = (pt_arg){id, arg_keys[id], s, 0};
-	return n + 1;
-}
-
-int pt_export_args(pt_export *x, const pt_event *ev, pt_arg *out)
-{
-	const pt_op *op = &ev->op;
-	int kind = op->kind, n = 0;
-	if (kind != PT_OP_RUNTIME && kind != PT_OP_RANGE)
-		n = add_str(out, n, PT_ARG_KIND, pt_kind_name(kind));
-	if (!pt_kind_is_activity(kind)) {
-		if (kind == PT_OP_SEND || kind == PT_OP_RECV)
-			n = add_str(out, n, PT_ARG_PAYLOAD, op->payload == PT_GRAD ? "grad" : "act");
-		if (op->chunk >= 0)
-			n = add_int(out, n, PT_ARG_CHUNK, op->chunk);
-		if (op->mb >= 0)
-			n = add_int(out, n, PT_ARG_MB, op->mb);
-		if (kind == PT_OP_FB) {
-			n = add_int(out, n, PT_ARG_CHUNK2, op->chunk2);
-			n = add_int(out, n, PT_ARG_MB2, op->mb2);
-		}
-		if (ev->step >= 0)
-			n = add_int(out, n, PT_ARG_STEP, ev->step);
-		if (kind == PT_OP_SEND || kind == PT_OP_RECV) {
-			n = add_int(out, n, PT_ARG_PEER, op->peer);
-			if (op->seq >= 0)
-				n = add_int(out, n, PT_ARG_SEQ, op->seq);
-			if (op->batch >= 0)
-				n = add_int(out, n, PT_ARG_BATCH, op->batch);
-			n = add_int(out, n, PT_ARG_BYTES, op->bytes);
-			n = add_int(out, n, PT_ARG_POSTED, ev->posted_ns);
-		}
-		return n;
-	}
-	if (ev->device >= 0)
-		n = add_int(out, n, PT_ARG_DEVICE, ev->device);
-	if (kind == PT_OP_MEMCPY || kind == PT_OP_MEMSET)
-		n = add_int(out, n, PT_ARG_BYTES, op->bytes);
-	if (kind == PT_OP_MEMCPY)
-		n = add_int(out, n, PT_ARG_COPY_KIND, op->payload);
-	if (kind == PT_OP_SYNC)
-		n = add_int(out, n, PT_ARG_SYNC_TYPE, op->payload);
-	if (kind == PT_OP_RANGE) {
-		n = add_int(out, n, PT_ARG_DEPTH, op->payload);
-		if (op->seq > 0)
-			n = add_str(out, n, PT_ARG_DOMAIN, pt_trace_string(x->t, (uint32_t)op->seq));
-	}
-	if (ev->corr)
-		n = add_int(out, n, PT_ARG_CORR, ev->corr);
-	if (ev->ext)
-		n = add_int(out, n, PT_ARG_EXT, ev->ext);
-	return n;
 }
 
 /* ------------------------------------------------------- naming and flows */
@@ -791,30 +741,30 @@ static int run(pt_export *x)
 		last = x->o.to_ns;
 	double span = last > first ? (double)(last - first) : 1;
 
-	if (x->f->header && (err = x->f->header(x)))
+	if ((err = act_baselines(x)) || (x->f->header && (err = x->f->header(x))))
 		return err;
-	pt_cursor *c;
-	if ((err = pt_cursor_open(x->t, &q, &c)))
+	pt_feed *feed;
+	if ((err = pt_feed_start(x->t, &q, &feed)))
 		return err;
-	int got;
+	int got, n;
+	const pt_event *batch;
 	int64_t next_report = 1 << 14;
-	while ((got = pt_cursor_next(c, &x->group[x->ngroup])) == 1) {
-		pt_event *ev = &x->group[x->ngroup];
-		if (x->ngroup && (ev->start_ns != x->group[0].start_ns || x->ngroup == GROUP_MAX)) {
-			pt_event keep = *ev;
-			if ((err = flush_group(x)))
-				break;
-			x->group[0] = keep;
+	while (!err && (got = pt_feed_next(feed, &batch, &n)) == 1) {
+		for (int i = 0; i < n && !err; i++) {
+			const pt_event *ev = &batch[i];
+			if (x->ngroup && (ev->start_ns != x->group[0].start_ns || x->ngroup == GROUP_MAX))
+				err = flush_group(x);
+			x->group[x->ngroup++] = *ev;
 		}
-		x->ngroup++;
+		pt_feed_release(feed);
 		if (x->o.progress && x->events >= next_report) {
 			next_report = x->events + (1 << 16);
-			x->o.progress(x->o.progress_ctx, (double)(ev->start_ns - first) / span, x->events, 0);
+			x->o.progress(x->o.progress_ctx, (double)(x->group[0].start_ns - first) / span, x->events, 0);
 		}
 	}
-	pt_cursor_close(c);
-	if (got < 0)
-		return got;
+	pt_feed_stop(feed);
+	if (!err && got < 0)
+		err = got;
 	if (err || (err = flush_group(x)))
 		return err;
 	if (x->f->event_end && (err = close_until(x, INT64_MAX)))
@@ -922,6 +872,7 @@ out:
 	free(x->ranks);
 	map_free(&x->slot_map);
 	map_free(&x->rank_map);
+	map_free(&x->act_start);
 	free(x->heap);
 	free(x->sel);
 	free(x->state);

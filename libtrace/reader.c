@@ -666,11 +666,14 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
 		char sql[512];
-		const char *kind_filter = tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0" : " AND ?4 != 0";
+		/* Filters only when asked: each costs a test on every row. */
+		const char *kind_filter = !q->kinds		  ? ""
+					  : tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0"
+								  : " AND ?4 != 0";
 		snprintf(sql, sizeof sql,
-			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns < ?2 AND end_ns >= ?3%s"
-			 " ORDER BY start_ns, id",
-			 table_select[tbl], pt_tables[tbl].name, kind_filter);
+			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns < ?2%s%s ORDER BY start_ns, id",
+			 table_select[tbl], pt_tables[tbl].name, q->from_ns == INT64_MIN ? "" : " AND end_ns >= ?3",
+			 kind_filter);
 		for (int i = 0; i < nr; i++) {
 			int r = q_rank(q, lo, i);
 			struct src *s = &c->src[c->nsrc];
