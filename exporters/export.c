@@ -8,8 +8,9 @@
  * the slices still open, in a heap by end time, and places each slice on a
  * lane of its stream where it overlaps nothing (ranges and runtime calls may
  * nest): memory follows the concurrency of the trace, not its size. The
- * output goes through one buffer into a temporary file renamed over the
- * target at the end. What a format writes is the format's business
+ * cursor is read on a thread of its own (export_feed.c); the output goes
+ * through one buffer into a temporary file renamed over the target at the
+ * end. What a format writes is the format's business
  * (perfetto.c, chrome_json.c, csv.c).
  */
 #include <errno.h>
@@ -730,7 +731,7 @@ static int run(pt_export *x)
 		     wanted(x, 1u << PT_OP_B | 1u << PT_OP_I | 1u << PT_OP_FB);
 	x->msg_flows = wanted(x, 1u << PT_OP_SEND) && wanted(x, 1u << PT_OP_RECV);
 	x->launch_flows = x->activity && wanted(x, 1u << PT_OP_RUNTIME);
-	x->op_flows = x->activity;
+	x->op_flows = x->activity && wanted(x, (1u << PT_OP_KERNEL) - 2); /* some plan op kind (F..RECV) */
 
 	int64_t first = INT64_MAX, last = INT64_MIN;
 	if (x->o.progress && (err = pt_trace_span(x->t, &q, &first, &last)))
