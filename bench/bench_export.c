@@ -11,13 +11,13 @@
  * (DualPipe, 8 ranks, 20 microbatches) and without per-slice arguments.
  * Usage: bench_export [PIPETRACE] [MICROBATCHES]
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -28,9 +28,15 @@ struct state {
 	pt_export *x;
 };
 
-static void out(void *ctx, const char *s, size_t n) { pt_export_write(ctx, s, n); }
+static void out(void *ctx, const char *s, size_t n)
+{
+	pt_export_write(ctx, s, n);
+}
 
-static void key(yajl_gen g, const char *k) { yajl_gen_string(g, (const unsigned char *)k, strlen(k)); }
+static void key(yajl_gen g, const char *k)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+}
 
 /* A string, with any byte sequence that is not UTF-8 replaced by '?' (yajl
  * refuses those, and a JSON reader would too). */
@@ -259,8 +265,8 @@ static int footer(pt_export *x)
 	key(g, "otherData");
 	yajl_gen_map_open(g);
 	kv_str(g, "tool", "pipetrace");
-	static const char *const keys[] = {"tool_version", "schedule", "backend", "comm_mode", "ranks",
-					   "microbatches", "clock",   "epoch_ns",  NULL};
+	static const char *const keys[] = {"tool_version", "schedule", "backend",  "comm_mode", "ranks",
+					   "microbatches", "clock",    "epoch_ns", NULL};
 	for (int i = 0; keys[i]; i++) {
 		const char *v = pt_trace_meta(t, keys[i]);
 		if (v)
@@ -282,13 +288,13 @@ static void fini(pt_export *x)
 }
 
 const pt_format pt_format_chrome_json = {
-	.name = "chrome-json",
-	.exts = ".json",
-	.what = "Chrome trace-event JSON, for chrome://tracing, HTA and other tools",
-	.state_size = sizeof(struct state),
-	.header = header,
-	.event = event,
-	.event_end = event_end,
-	.footer = footer,
-	.fini = fini,
+    .name = "chrome-json",
+    .exts = ".json",
+    .what = "Chrome trace-event JSON, for chrome://tracing, HTA and other tools",
+    .state_size = sizeof(struct state),
+    .header = header,
+    .event = event,
+    .event_end = event_end,
+    .footer = footer,
+    .fini = fini,
 };

@@ -83,9 +83,9 @@ static int event(pt_export *x, const pt_xev *e)
 }
 
 const pt_format pt_format_csv = {
-	.name = "csv",
-	.exts = ".csv",
-	.what = "CSV, one row per event, for spreadsheets and pandas",
-	.header = header,
-	.event = event,
+    .name = "csv",
+    .exts = ".csv",
+    .what = "CSV, one row per event, for spreadsheets and pandas",
+    .header = header,
+    .event = event,
 };

@@ -29,10 +29,10 @@
 extern const pt_format pt_format_perfetto, pt_format_chrome_json, pt_format_csv;
 
 const pt_format *const pt_formats[] = {
-	&pt_format_perfetto,
-	&pt_format_chrome_json,
-	&pt_format_csv,
-	NULL,
+    &pt_format_perfetto,
+    &pt_format_chrome_json,
+    &pt_format_csv,
+    NULL,
 };
 
 const pt_format *pt_format_by_name(const char *name)
@@ -99,7 +99,7 @@ struct slot {
 
 struct rank_state {
 	int32_t rank;
-	int act; /* in-flight activations */
+	int act;      /* in-flight activations */
 	int nunknown; /* streams seen that the streams table does not describe */
 	char label[64];
 };
@@ -109,7 +109,7 @@ struct pending {
 	int slot, lane, depth;
 };
 
-#define OUT_CAP (1u << 20)
+#define OUT_CAP	  (1u << 20)
 #define GROUP_MAX 4096
 
 struct pt_export {
@@ -249,7 +249,10 @@ unsigned char *pt_export_reserve(pt_export *x, size_t n)
 	return x->buf + x->len;
 }
 
-void pt_export_commit(pt_export *x, size_t n) { x->len += n; }
+void pt_export_commit(pt_export *x, size_t n)
+{
+	x->len += n;
+}
 
 void pt_export_write(pt_export *x, const void *p, size_t n)
 {
@@ -267,11 +270,26 @@ void pt_export_write(pt_export *x, const void *p, size_t n)
 
 /* ------------------------------------------------------------- accessors */
 
-pt_trace *pt_export_trace(pt_export *x) { return x->t; }
-const pt_export_opts *pt_export_options(pt_export *x) { return &x->o; }
-void *pt_export_state(pt_export *x) { return x->state; }
-int pt_export_has_counter(pt_export *x) { return x->counter; }
-int pt_export_has_activity(pt_export *x) { return x->activity; }
+pt_trace *pt_export_trace(pt_export *x)
+{
+	return x->t;
+}
+const pt_export_opts *pt_export_options(pt_export *x)
+{
+	return &x->o;
+}
+void *pt_export_state(pt_export *x)
+{
+	return x->state;
+}
+int pt_export_has_counter(pt_export *x)
+{
+	return x->counter;
+}
+int pt_export_has_activity(pt_export *x)
+{
+	return x->activity;
+}
 
 void pt_export_slot(pt_export *x, int slot, pt_slot_info *out)
 {
@@ -508,7 +526,10 @@ static const char *event_name(pt_export *x, const pt_event *ev, size_t *len)
 	return s;
 }
 
-static uint64_t flow_id(int type, uint64_t v) { return (uint64_t)type << 62 | (v & ((1ULL << 62) - 1)); }
+static uint64_t flow_id(int type, uint64_t v)
+{
+	return (uint64_t)type << 62 | (v & ((1ULL << 62) - 1));
+}
 
 static uint64_t msg_flow(int32_t from, int32_t to, int32_t seq)
 {
@@ -546,9 +567,18 @@ static void set_flows(pt_export *x, const pt_event *ev, pt_xev *e)
 
 /* ------------------------------------------------------------ the sweep */
 
-static int is_fwd(int kind) { return kind == PT_OP_F || kind == PT_OP_FB; }
-static int is_bwd(int kind) { return kind == PT_OP_B || kind == PT_OP_I || kind == PT_OP_FB; }
-static int nests(int kind) { return kind == PT_OP_RANGE || kind == PT_OP_RUNTIME; }
+static int is_fwd(int kind)
+{
+	return kind == PT_OP_F || kind == PT_OP_FB;
+}
+static int is_bwd(int kind)
+{
+	return kind == PT_OP_B || kind == PT_OP_I || kind == PT_OP_FB;
+}
+static int nests(int kind)
+{
+	return kind == PT_OP_RANGE || kind == PT_OP_RUNTIME;
+}
 
 /* Deliver the end of every open slice that ends at or before t. */
 static int close_until(pt_export *x, int64_t t)
@@ -720,15 +750,15 @@ static int run(pt_export *x)
 	q.to_ns = x->o.to_ns;
 	q.kinds = x->o.kinds;
 
-	uint32_t act_kinds = 1u << PT_OP_KERNEL | 1u << PT_OP_MEMCPY | 1u << PT_OP_MEMSET | 1u << PT_OP_SYNC |
-			     1u << PT_OP_RUNTIME;
+	uint32_t act_kinds =
+	    1u << PT_OP_KERNEL | 1u << PT_OP_MEMCPY | 1u << PT_OP_MEMSET | 1u << PT_OP_SYNC | 1u << PT_OP_RUNTIME;
 	pt_query qa = q;
 	qa.kinds = x->o.kinds ? x->o.kinds & act_kinds : act_kinds;
 	int err = qa.kinds ? any_event(x->t, &qa, &x->activity) : 0;
 	if (err)
 		return err;
-	x->counter = wanted(x, 1u << PT_OP_F | 1u << PT_OP_FB) &&
-		     wanted(x, 1u << PT_OP_B | 1u << PT_OP_I | 1u << PT_OP_FB);
+	x->counter =
+	    wanted(x, 1u << PT_OP_F | 1u << PT_OP_FB) && wanted(x, 1u << PT_OP_B | 1u << PT_OP_I | 1u << PT_OP_FB);
 	x->msg_flows = wanted(x, 1u << PT_OP_SEND) && wanted(x, 1u << PT_OP_RECV);
 	x->launch_flows = x->activity && wanted(x, 1u << PT_OP_RUNTIME);
 	x->op_flows = x->activity && wanted(x, (1u << PT_OP_KERNEL) - 2); /* some plan op kind (F..RECV) */
@@ -803,17 +833,16 @@ static int open_out(const char *path, char **tmp, int *fd)
 		int e = errno;
 		free(*tmp);
 		*tmp = NULL;
-		int code = e == ENOENT || e == ENOTDIR ? PT_ENOENT
+		int code = e == ENOENT || e == ENOTDIR				    ? PT_ENOENT
 			   : e == EACCES || e == EROFS || e == EISDIR || e == EPERM ? PT_EINVAL
-										: PT_EIO;
+										    : PT_EIO;
 		return pt_logerr(code, "%s: cannot write here: %s", path, strerror(e));
 	}
 	fchmod(*fd, 0644 & ~umask(umask(0)));
 	return 0;
 }
 
-int pt_export_file(pt_trace *t, const pt_format *f, const pt_export_opts *opts, const char *path,
-		   int64_t *events)
+int pt_export_file(pt_trace *t, const pt_format *f, const pt_export_opts *opts, const char *path, int64_t *events)
 {
 	if (events)
 		*events = 0;

@@ -6,13 +6,25 @@
 #include "exporters.h"
 
 static const char *const arg_keys[PT_ARG_MAX] = {
-	[PT_ARG_KIND] = "kind",		[PT_ARG_CHUNK] = "chunk",	  [PT_ARG_MB] = "mb",
-	[PT_ARG_CHUNK2] = "chunk2",	[PT_ARG_MB2] = "mb2",		  [PT_ARG_STEP] = "step",
-	[PT_ARG_PEER] = "peer",		[PT_ARG_PAYLOAD] = "payload",	  [PT_ARG_SEQ] = "seq",
-	[PT_ARG_BATCH] = "batch",	[PT_ARG_BYTES] = "bytes",	  [PT_ARG_POSTED] = "posted_ns",
-	[PT_ARG_DEVICE] = "device",	[PT_ARG_CORR] = "corr",		  [PT_ARG_EXT] = "ext",
-	[PT_ARG_COPY_KIND] = "copy_kind", [PT_ARG_SYNC_TYPE] = "sync_type", [PT_ARG_DEPTH] = "depth",
-	[PT_ARG_DOMAIN] = "domain",
+    [PT_ARG_KIND] = "kind",
+    [PT_ARG_CHUNK] = "chunk",
+    [PT_ARG_MB] = "mb",
+    [PT_ARG_CHUNK2] = "chunk2",
+    [PT_ARG_MB2] = "mb2",
+    [PT_ARG_STEP] = "step",
+    [PT_ARG_PEER] = "peer",
+    [PT_ARG_PAYLOAD] = "payload",
+    [PT_ARG_SEQ] = "seq",
+    [PT_ARG_BATCH] = "batch",
+    [PT_ARG_BYTES] = "bytes",
+    [PT_ARG_POSTED] = "posted_ns",
+    [PT_ARG_DEVICE] = "device",
+    [PT_ARG_CORR] = "corr",
+    [PT_ARG_EXT] = "ext",
+    [PT_ARG_COPY_KIND] = "copy_kind",
+    [PT_ARG_SYNC_TYPE] = "sync_type",
+    [PT_ARG_DEPTH] = "depth",
+    [PT_ARG_DOMAIN] = "domain",
 };
 
 static int add_int(pt_arg *out, int n, int id, int64_t v)

@@ -10,7 +10,7 @@
 
 #include "export_feed.h"
 
-#define BATCH 1024
+#define BATCH  1024
 #define NBATCH 8
 
 struct pt_feed {
@@ -18,8 +18,8 @@ struct pt_feed {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pt_cursor *c;
-	pt_event *ev;	    /* NBATCH * BATCH */
-	int count[NBATCH];  /* events in each filled batch */
+	pt_event *ev;	     /* NBATCH * BATCH */
+	int count[NBATCH];   /* events in each filled batch */
 	unsigned head, tail; /* batches filled, batches released (both only grow) */
 	int done, err, stop, started;
 };

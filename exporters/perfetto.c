@@ -177,7 +177,10 @@ static void pb_bytes(struct pb *b, unsigned field, const void *s, size_t n)
 	b->n += n;
 }
 
-static void pb_str(struct pb *b, unsigned field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
+static void pb_str(struct pb *b, unsigned field, const char *s)
+{
+	pb_bytes(b, field, s, strlen(s));
+}
 
 /* Open a nested message: its tag and a one-byte length to patch. */
 static inline size_t pb_open(struct pb *b, unsigned field)
@@ -210,8 +213,8 @@ static inline void pb_close(struct pb *b, size_t mark)
 struct track {
 	uint64_t uuid;
 	uint32_t seq;
-	int64_t last; /* the sequence's clock: last timestamp written */
-	uint32_t gen; /* the name-table generation its incremental state belongs to */
+	int64_t last;	     /* the sequence's clock: last timestamp written */
+	uint32_t gen;	     /* the name-table generation its incremental state belongs to */
 	uint32_t cats, args; /* categories and argument names interned (bit per iid) */
 };
 
@@ -220,7 +223,7 @@ struct rank_tracks {
 };
 
 struct state {
-	struct pb b; /* the packet being built */
+	struct pb b;		    /* the packet being built */
 	struct track **slot_tracks; /* [slot][lane] */
 	int *slot_nlanes;
 	int nslots;
@@ -558,12 +561,12 @@ static void fini(pt_export *x)
 }
 
 const pt_format pt_format_perfetto = {
-	.name = "perfetto",
-	.exts = ".pftrace .perfetto-trace",
-	.what = "Perfetto protobuf, for ui.perfetto.dev and trace_processor (the compact one)",
-	.state_size = sizeof(struct state),
-	.header = header,
-	.event = event,
-	.event_end = event_end,
-	.fini = fini,
+    .name = "perfetto",
+    .exts = ".pftrace .perfetto-trace",
+    .what = "Perfetto protobuf, for ui.perfetto.dev and trace_processor (the compact one)",
+    .state_size = sizeof(struct state),
+    .header = header,
+    .event = event,
+    .event_end = event_end,
+    .fini = fini,
 };

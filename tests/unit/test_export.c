@@ -144,7 +144,8 @@ static void test_formats_pass_the_checker(void **state)
 	if (!have("python3") || !have("protoc"))
 		skip();
 	char out[512], summary[600];
-	static const char *const f[][2] = {{"perfetto", "gpu.pftrace"}, {"chrome-json", "gpu.json"}, {"csv", "gpu.csv"}};
+	static const char *const f[][2] = {
+	    {"perfetto", "gpu.pftrace"}, {"chrome-json", "gpu.json"}, {"csv", "gpu.csv"}};
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(export_to(f[i][0], f[i][1], NULL, out, sizeof out), 20);
 		assert_int_equal(check(out, "", summary, sizeof summary), 0);
@@ -201,7 +202,7 @@ static void test_json_escapes_and_binds_flows(void **state)
 	assert_int_equal(kernels, 1);
 	assert_int_equal(launches_s, 4); /* four runtime calls: sources */
 	assert_int_equal(launches_f, 3); /* kernel, copy, memset: ends (a sync is no launch) */
-	assert_int_equal(tids_p2p, 2); /* on both ranks */
+	assert_int_equal(tids_p2p, 2);	 /* on both ranks */
 	yajl_tree_free(doc);
 	free(text);
 }
@@ -270,11 +271,11 @@ static void test_unwritable_output_leaves_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registry),
-		cmocka_unit_test(test_formats_pass_the_checker),
-		cmocka_unit_test(test_json_escapes_and_binds_flows),
-		cmocka_unit_test(test_filters),
-		cmocka_unit_test(test_unwritable_output_leaves_nothing),
+	    cmocka_unit_test(test_registry),
+	    cmocka_unit_test(test_formats_pass_the_checker),
+	    cmocka_unit_test(test_json_escapes_and_binds_flows),
+	    cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_unwritable_output_leaves_nothing),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tu_tmp_cleanup();
