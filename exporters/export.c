@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "export_feed.h"
+#include "export_internal.h"
 #include "exporters.h"
 
 /* ---------------------------------------------------------- the registry */
@@ -69,13 +69,6 @@ pt_export_opts pt_export_opts_all(void)
 }
 
 /* ------------------------------------------------------------- the state */
-
-/* Open addressing, uint64 keys (never ~0) to int values. */
-struct map {
-	uint64_t *key;
-	int *val;
-	size_t n, cap; /* cap: a power of two */
-};
 
 struct slice {
 	pt_event ev;
@@ -127,8 +120,8 @@ struct pt_export {
 	int nsel;
 	int msg_flows, launch_flows, op_flows, counter, activity;
 
-	struct map slot_map, rank_map;
-	struct map act_start; /* rank -> activations held when a --from window opens */
+	struct pt_map slot_map, rank_map;
+	struct pt_map act_start; /* rank -> activations held when a --from window opens */
 	struct slot *slots;
 	int nslots, cap_slots;
 	struct rank_state *ranks;
@@ -144,69 +137,6 @@ struct pt_export {
 	char name[256];
 	int64_t events;
 };
-
-static uint64_t mix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	return k;
-}
-
-/* The value of key, or -1. */
-static int map_get(const struct map *m, uint64_t key)
-{
-	if (!m->cap)
-		return -1;
-	for (size_t i = mix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (m->key[i] == key)
-			return m->val[i];
-		if (m->key[i] == ~0ULL)
-			return -1;
-	}
-}
-
-static int map_put(struct map *m, uint64_t key, int val)
-{
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		uint64_t *k = malloc(cap * sizeof *k);
-		int *v = malloc(cap * sizeof *v);
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return PT_ENOMEM;
-		}
-		memset(k, 0xff, cap * sizeof *k);
-		for (size_t i = 0; i < m->cap; i++) {
-			if (m->key[i] == ~0ULL)
-				continue;
-			size_t j = mix(m->key[i]) & (cap - 1);
-			while (k[j] != ~0ULL)
-				j = (j + 1) & (cap - 1);
-			k[j] = m->key[i];
-			v[j] = m->val[i];
-		}
-		free(m->key);
-		free(m->val);
-		m->key = k;
-		m->val = v;
-		m->cap = cap;
-	}
-	size_t i = mix(key) & (m->cap - 1);
-	while (m->key[i] != ~0ULL)
-		i = (i + 1) & (m->cap - 1);
-	m->key[i] = key;
-	m->val[i] = val;
-	m->n++;
-	return 0;
-}
-
-static void map_free(struct map *m)
-{
-	free(m->key);
-	free(m->val);
-}
 
 /* Grow *p (of *cap elements of size sz) to hold at least n. */
 static int grow(void *p, int *cap, int n, size_t sz)
@@ -363,13 +293,13 @@ static int act_before(pt_export *x, int32_t rank, int *act)
 
 static int rank_index(pt_export *x, int32_t rank, int *out)
 {
-	int i = map_get(&x->rank_map, (uint64_t)(uint32_t)rank);
+	int i = pt_map_get(&x->rank_map, (uint64_t)(uint32_t)rank);
 	if (i >= 0) {
 		*out = i;
 		return 0;
 	}
 	int err = grow(&x->ranks, &x->cap_ranks, x->nranks + 1, sizeof *x->ranks);
-	if (err || (err = map_put(&x->rank_map, (uint64_t)(uint32_t)rank, x->nranks)))
+	if (err || (err = pt_map_put(&x->rank_map, (uint64_t)(uint32_t)rank, x->nranks)))
 		return err;
 	struct rank_state *r = &x->ranks[x->nranks];
 	memset(r, 0, sizeof *r);
@@ -379,7 +309,7 @@ static int rank_index(pt_export *x, int32_t rank, int *out)
 		snprintf(r->label, sizeof r->label, "%s", ri.label);
 	else
 		snprintf(r->label, sizeof r->label, "rank %d", rank);
-	int b = map_get(&x->act_start, (uint64_t)(uint32_t)rank);
+	int b = pt_map_get(&x->act_start, (uint64_t)(uint32_t)rank);
 	r->act = b > 0 ? b : 0;
 	*out = x->nranks++;
 	return 0;
@@ -401,7 +331,7 @@ static int act_baselines(pt_export *x)
 			rank = ri.rank;
 		}
 		int act, err = act_before(x, rank, &act);
-		if (err || (err = map_put(&x->act_start, (uint64_t)(uint32_t)rank, act)))
+		if (err || (err = pt_map_put(&x->act_start, (uint64_t)(uint32_t)rank, act)))
 			return err;
 	}
 	return 0;
@@ -417,7 +347,7 @@ static int slot_of(pt_export *x, const pt_event *ev, int *out)
 {
 	int cpu = on_cpu(ev);
 	uint64_t key = (uint64_t)(uint32_t)ev->rank << 33 | (uint64_t)cpu << 32 | ev->stream;
-	int i = map_get(&x->slot_map, key);
+	int i = pt_map_get(&x->slot_map, key);
 	if (i >= 0) {
 		*out = i;
 		return 0;
@@ -448,7 +378,7 @@ static int slot_of(pt_export *x, const pt_event *ev, int *out)
 		name = buf;
 	}
 	s->name = strdup(name);
-	if (!s->name || (err = map_put(&x->slot_map, key, x->nslots))) {
+	if (!s->name || (err = pt_map_put(&x->slot_map, key, x->nslots))) {
 		free(s->name);
 		return PT_ENOMEM;
 	}
@@ -900,9 +830,9 @@ out:
 	}
 	free(x->slots);
 	free(x->ranks);
-	map_free(&x->slot_map);
-	map_free(&x->rank_map);
-	map_free(&x->act_start);
+	pt_map_free(&x->slot_map);
+	pt_map_free(&x->rank_map);
+	pt_map_free(&x->act_start);
 	free(x->heap);
 	free(x->sel);
 	free(x->state);

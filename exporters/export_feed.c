@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "export_feed.h"
+#include "export_internal.h"
 
 #define BATCH  1024
 #define NBATCH 8

@@ -1,9 +1,10 @@
 /*
- * exporters/export_feed.h — private to the export driver: a cursor read on a
- * thread of its own, delivered in batches (export_feed.c). Not installed.
+ * exporters/export_internal.h — private to the export driver (export.c): a
+ * cursor read on a thread of its own, delivered in batches (export_feed.c),
+ * and a small hash map (export_map.c). Not installed.
  */
-#ifndef PT_EXPORT_FEED_H
-#define PT_EXPORT_FEED_H
+#ifndef PT_EXPORT_INTERNAL_H
+#define PT_EXPORT_INTERNAL_H
 
 #include "pipetrace/trace.h"
 
@@ -26,5 +27,17 @@ void pt_feed_release(pt_feed *f);
 
 /* Stop the thread (also mid-way), close the cursor, free. NULL is a no-op. */
 void pt_feed_stop(pt_feed *f);
+
+/* uint64 keys (never ~0) to ints; zero-initialise, then put/get; free. */
+struct pt_map {
+	uint64_t *key;
+	int *val;
+	size_t n, cap; /* cap: a power of two */
+};
+/* The value of key, or -1. */
+int pt_map_get(const struct pt_map *m, uint64_t key);
+/* Add key (not there yet) with val; PT_ENOMEM. */
+int pt_map_put(struct pt_map *m, uint64_t key, int val);
+void pt_map_free(struct pt_map *m);
 
 #endif
