@@ -6,6 +6,7 @@
  * export itself is export.c's and the formats' work.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,15 @@ static int parse_kinds(const char *s, uint32_t *kinds)
 	}
 	free(list);
 	return bad ? -1 : 0;
+}
+
+/* Ctrl-C or a kill: the export stops, removes its temporary file, and the
+ * command exits with the usual status for the signal. */
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
 }
 
 struct progress {
@@ -296,8 +306,20 @@ int cmd_export(int argc, char **argv)
 		o.progress_ctx = &pr;
 	}
 	int64_t events = 0;
+	struct sigaction sa, old_int, old_term;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	o.cancel = &interrupted;
 	err = pt_export_file(t, f, &o, output, &events);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	pt_trace_close(t);
+	if (interrupted) {
+		rc = 128 + interrupted;
+		goto out;
+	}
 	if (!err && !quiet && strcmp(output, "-")) {
 		struct stat st;
 		char size[32] = "?";

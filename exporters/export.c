@@ -718,6 +718,8 @@ static int run(pt_export *x)
 			x->group[x->ngroup++] = *ev;
 		}
 		pt_feed_release(feed);
+		if (!err && x->o.cancel && *x->o.cancel)
+			err = pt_logerr(PT_EIO, "interrupted; nothing written");
 		if (x->o.progress && x->events >= next_report) {
 			next_report = x->events + (1 << 16);
 			x->o.progress(x->o.progress_ctx, (double)(x->group[0].start_ns - first) / span, x->events, 0);

@@ -69,6 +69,9 @@ typedef struct pt_export_opts {
 	 * and once more with done = 1 at the end; NULL for none. */
 	void (*progress)(void *ctx, double frac, int64_t events, int done);
 	void *progress_ctx;
+	/* When set and it becomes nonzero (a signal handler), the export stops
+	 * within a thousand events, removes its file and returns PT_EIO. */
+	volatile int *cancel;
 } pt_export_opts;
 
 pt_export_opts pt_export_opts_all(void);
