@@ -24,3 +24,6 @@ if [ -x /usr/bin/chromium ] && [ -f tests/browser/node_modules/playwright-core/p
 else
 	echo "opening it in Chromium: skipped (no /usr/bin/chromium or playwright-core: mk/deps.sh browser, tests/browser/setup.sh)"
 fi
+
+echo "== export to Perfetto (issue 3)"
+"$BUILD/bench/bench_export" "$BUILD/pipetrace"

@@ -26,6 +26,7 @@ int cmd_import(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_view(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* The exit status for a PT_E* code: CLI_USAGE for input errors, else CLI_FAIL. */
 int cli_status(int err);

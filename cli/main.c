@@ -23,6 +23,7 @@ static const struct cmd {
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
 	{"merge", cmd_merge, "per-process traces of one run -> one trace, clocks aligned"},
 	{"view", cmd_view, "terminal schedule grid, or a self-contained HTML report"},
+	{"export", cmd_export, "Perfetto (.pftrace), Chrome JSON or CSV, for trace viewers"},
 };
 
 static void usage(FILE *out)

@@ -1,14 +1,15 @@
 /*
  * exporters/exporters.h — everything that turns a trace into numbers or
- * files: the metrics of docs/metrics.md (this header), and the output
- * formats. Consumers only: they read traces through libtrace's reader and
- * never write one.
+ * files: the metrics of docs/metrics.md, and the export formats (Perfetto
+ * protobuf, Chrome JSON, CSV). Consumers only: they read traces through
+ * libtrace's reader and never write one.
  */
 #ifndef PT_EXPORTERS_H
 #define PT_EXPORTERS_H
 
 #include <stdio.h>
 #include <yajl/yajl_gen.h>
+#include <string.h>
 
 #include "pipetrace/trace.h"
 
@@ -154,5 +155,164 @@ void pt_json_str(yajl_gen g, const char *s);
 void pt_json_int(yajl_gen g, const char *key, int64_t v);
 void pt_json_int_or_null(yajl_gen g, const char *key, int64_t v);
 void pt_json_num(yajl_gen g, const char *key, double v);
+
+/* ---------------------------------------------------------------- export */
+
+/*
+ * Exports, uftrace-style: one driver (export.c) streams the selected events
+ * out of one cursor in time order and hands them to a format, a struct of
+ * optional callbacks; a new format is one file and one row of the registry
+ * in export.c. Nothing holds the whole trace: the driver keeps only the
+ * slices still open, and formats keep bounded state.
+ */
+
+/* What to export. Start from pt_export_opts_all() and narrow. */
+typedef struct pt_export_opts {
+	const int32_t *ranks; /* NULL: every rank; else nranks rank ids */
+	int nranks;
+	int64_t from_ns, to_ns; /* events ending at or after from and starting before to */
+	uint32_t kinds;		/* bit (1 << kind) per wanted kind; 0: all */
+	int no_args;		/* leave the per-slice arguments out (a smaller file) */
+	/* Called every few thousand events with the share of the time span done,
+	 * and once more with done = 1 at the end; NULL for none. */
+	void (*progress)(void *ctx, double frac, int64_t events, int done);
+	void *progress_ctx;
+	/* When set and it becomes nonzero (a signal handler), the export stops
+	 * within a thousand events, removes its file and returns PT_EIO. */
+	volatile int *cancel;
+} pt_export_opts;
+
+pt_export_opts pt_export_opts_all(void);
+
+/* The driver's state; formats read it through the accessors below. */
+typedef struct pt_export pt_export;
+
+/* Flow ids never collide across their three uses. */
+enum pt_flow_type { PT_FLOW_MESSAGE = 1, PT_FLOW_LAUNCH = 2, PT_FLOW_OP = 3 };
+
+/* One event as a format receives it. */
+typedef struct pt_xev {
+	const pt_event *ev;
+	const char *name; /* "F0:3", "SEND A0:3 → r2", a kernel's name; never NULL */
+	size_t name_len;
+	const char *cat; /* the kind's name: "F", "SEND", "KERNEL", ... */
+	int kind;	 /* ev->op.kind */
+	int slot;	 /* dense id of the event's (rank, stream); see pt_export_slot */
+	int lane;	 /* with event_end: the row of its stream it sits on, where it
+			    overlaps no other slice except by nesting (ranges); else 0 */
+	int64_t dur;	 /* end - start, never negative */
+	/* Flows: ids are unique per flow; 0 when none. A message flows from its
+	 * SEND to its RECV; a launch from a runtime call to the kernel, copy or
+	 * memset with its correlation id; an op's flow passes through the
+	 * activity whose ext names it. */
+	uint64_t flow_begin[2];
+	uint64_t flow_step;
+	uint64_t flow_end;
+	/* In-flight activations on the event's rank right after this point (+1
+	 * at a forward's start, -1 at its backward's end), or -1 when this point
+	 * does not change them. */
+	int act;
+} pt_xev;
+
+/* An output format: every callback optional. Each returns 0 or a PT_E* code,
+ * which stops the export. */
+typedef struct pt_format {
+	const char *name; /* --format value: "perfetto" */
+	const char *exts; /* extensions that select it, space-separated: ".pftrace .perfetto-trace" */
+	const char *what; /* one line for --help */
+	size_t state_size; /* private state, zeroed, at pt_export_state() */
+	int (*header)(pt_export *x);
+	int (*event)(pt_export *x, const pt_xev *e); /* at the event's start, in time order */
+	/* At the event's end, in time order with the starts (ends first at equal
+	 * times). Setting it makes the driver keep the open slices and lanes. */
+	int (*event_end)(pt_export *x, const pt_xev *e);
+	int (*footer)(pt_export *x);
+	void (*fini)(pt_export *x); /* free the state's allocations, also after a failure */
+} pt_format;
+
+/* The registry: NULL-terminated, in --help order. */
+extern const pt_format *const pt_formats[];
+
+/* The format named name, or the one whose extension ends path; NULL if none. */
+const pt_format *pt_format_by_name(const char *name);
+const pt_format *pt_format_by_path(const char *path);
+
+/*
+ * Export the events of t that opts selects to path in format f. The file is
+ * written to a temporary file beside path and renamed over it at the end, so
+ * a failure leaves nothing at path. Errors: PT_EIO (cannot write, with the
+ * path and reason logged), reader errors (PT_ECORRUPT...), PT_ENOMEM.
+ * *events (may be NULL) gets the number of events exported.
+ */
+int pt_export_file(pt_trace *t, const pt_format *f, const pt_export_opts *opts, const char *path,
+		   int64_t *events);
+
+/* --- for formats --- */
+
+pt_trace *pt_export_trace(pt_export *x);
+const pt_export_opts *pt_export_options(pt_export *x);
+void *pt_export_state(pt_export *x);
+/* Whether the export carries the in-flight activation counter (it needs the
+ * forwards and the backwards, i.e. --kinds did not drop them). */
+int pt_export_has_counter(pt_export *x);
+/* Whether any GPU activity is exported (ops then begin their op flows). */
+int pt_export_has_activity(pt_export *x);
+
+/* Facts about a slot: its rank, stream, stream name ("compute", "stream 7",
+ * "thread 1234"), and its position among its rank's streams (for sort order);
+ * the rank's label ("rank 3 · stages 3,4") and position among the ranks. */
+typedef struct pt_slot_info {
+	int32_t rank;
+	uint32_t stream;
+	int cpu;	     /* stream is a CPU thread id (runtime calls, CPU ranges) */
+	int order;	     /* position among its rank's streams */
+	int rank_idx;	     /* dense id of its rank (order of first appearance) */
+	const char *name;    /* borrowed */
+	const char *label;   /* borrowed */
+} pt_slot_info;
+void pt_export_slot(pt_export *x, int slot, pt_slot_info *out);
+
+/* An event's arguments (what depends on its kind: chunk, microbatch, plan
+ * step, peer, bytes, correlation ids, ...), those that are set. */
+enum pt_arg_id {
+	PT_ARG_KIND = 1,
+	PT_ARG_CHUNK,
+	PT_ARG_MB,
+	PT_ARG_CHUNK2,
+	PT_ARG_MB2,
+	PT_ARG_STEP,
+	PT_ARG_PEER,
+	PT_ARG_PAYLOAD,
+	PT_ARG_SEQ,
+	PT_ARG_BATCH,
+	PT_ARG_BYTES,
+	PT_ARG_POSTED,
+	PT_ARG_DEVICE,
+	PT_ARG_CORR,
+	PT_ARG_EXT,
+	PT_ARG_COPY_KIND,
+	PT_ARG_SYNC_TYPE,
+	PT_ARG_DEPTH,
+	PT_ARG_DOMAIN,
+	PT_ARG_MAX
+};
+typedef struct pt_arg {
+	int id;		 /* enum pt_arg_id */
+	const char *key; /* "chunk", "mb", "step", ... */
+	const char *str; /* a string value ("F", "act", a domain name), or NULL */
+	int64_t val;	 /* else an integer */
+} pt_arg;
+/* Fill out[] (room for PT_ARG_MAX) with ev's arguments; returns how many. */
+int pt_export_args(pt_export *x, const pt_event *ev, pt_arg *out);
+
+/* Buffered output: append bytes / a string. Errors surface at the end. */
+void pt_export_write(pt_export *x, const void *p, size_t n);
+static inline void pt_export_puts(pt_export *x, const char *s) { pt_export_write(x, s, strlen(s)); }
+
+/* Make room for n bytes in the output buffer and return where to write them;
+ * then pt_export_commit the bytes actually written (<= n). For encoders that
+ * build straight into the buffer. n <= 1 MiB. */
+unsigned char *pt_export_reserve(pt_export *x, size_t n);
+void pt_export_commit(pt_export *x, size_t n);
 
 #endif

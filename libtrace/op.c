@@ -46,27 +46,64 @@ static char kind_letter(int kind)
 	return '?';
 }
 
+/* Append v in decimal at p; returns the end. */
+static char *put_int(char *p, long v)
+{
+	char tmp[24];
+	int n = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*p++ = '-';
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Copy the name built in tmp[0..n) into buf, snprintf-style. */
+static int finish(const char *tmp, int n, char *buf, size_t size)
+{
+	if (size) {
+		size_t k = (size_t)n < size ? (size_t)n : size - 1;
+		memcpy(buf, tmp, k);
+		buf[k] = '\0';
+	}
+	return n;
+}
+
 int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size)
 {
-	char pl = op->payload == PT_GRAD ? 'G' : 'A';
-	switch (op->kind) {
-	case PT_OP_F:
-	case PT_OP_B:
-	case PT_OP_I:
-	case PT_OP_W:
-		return snprintf(buf, size, "%c%d:%d", kind_letter(op->kind), op->chunk, op->mb);
-	case PT_OP_FB:
-		return snprintf(buf, size, "F%d:%d|B%d:%d", op->chunk, op->mb, op->chunk2, op->mb2);
-	case PT_OP_SEND:
-		if (style == PT_NAME_LONG)
-			return snprintf(buf, size, "SEND %c%d:%d \xe2\x86\x92 r%d", pl, op->chunk, op->mb, op->peer);
-		return snprintf(buf, size, "s%c%d:%d>%d", pl, op->chunk, op->mb, op->peer);
-	case PT_OP_RECV:
-		if (style == PT_NAME_LONG)
-			return snprintf(buf, size, "RECV %c%d:%d \xe2\x86\x90 r%d", pl, op->chunk, op->mb, op->peer);
-		return snprintf(buf, size, "r%c%d:%d<%d", pl, op->chunk, op->mb, op->peer);
+	/* Built by hand rather than with snprintf: exporters name millions of
+	 * ops a second, where snprintf was a tenth of their time. */
+	char tmp[96], *p = tmp;
+	int kind = op->kind, msg = kind == PT_OP_SEND || kind == PT_OP_RECV;
+	if (!pt_kind_is_compute(kind) && !msg)
+		return snprintf(buf, size, "%s", pt_kind_name(kind));
+	if (msg && style == PT_NAME_LONG) {
+		memcpy(p, kind == PT_OP_SEND ? "SEND " : "RECV ", 5);
+		p += 5;
+	} else if (msg) {
+		*p++ = kind == PT_OP_SEND ? 's' : 'r';
 	}
-	return snprintf(buf, size, "%s", pt_kind_name(op->kind));
+	*p++ = msg ? (op->payload == PT_GRAD ? 'G' : 'A') : kind == PT_OP_FB ? 'F' : kind_letter(kind);
+	p = put_int(p, op->chunk);
+	*p++ = ':';
+	p = put_int(p, op->mb);
+	if (kind == PT_OP_FB) {
+		memcpy(p, "|B", 2);
+		p = put_int(p + 2, op->chunk2);
+		*p++ = ':';
+		p = put_int(p, op->mb2);
+	} else if (msg && style == PT_NAME_LONG) {
+		memcpy(p, kind == PT_OP_SEND ? " \xe2\x86\x92 r" : " \xe2\x86\x90 r", 6);
+		p = put_int(p + 6, op->peer);
+	} else if (msg) {
+		*p++ = kind == PT_OP_SEND ? '>' : '<';
+		p = put_int(p, op->peer);
+	}
+	return finish(tmp, (int)(p - tmp), buf, size);
 }
 
 /* "<letter><chunk>:<mb>" at *p; advances *p. */

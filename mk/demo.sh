@@ -60,3 +60,8 @@ for s in 1f1b zb1p; do
 done
 "$PT" view "$D/trace.db" "$D/trace-1f1b.db" "$D/trace-zb1p.db" --html "$D/compare.html" --force
 printf 'Written: %s/report.html, %s/compare.html (DualPipe vs 1F1B vs ZB-H1): open them in a browser\n' "$D" "$D"
+
+say "For the Perfetto UI: pipetrace export $D/trace.db -o $D/trace.pftrace (and .json)"
+"$PT" export "$D/trace.db" -o "$D/trace.pftrace" --force
+"$PT" export "$D/trace.db" -o "$D/trace.json" --force
+printf 'Open https://ui.perfetto.dev and drop %s/trace.pftrace on it (docs/export.md tells what is where)\n' "$D"

@@ -11,11 +11,6 @@
 
 #include "testutil.h"
 
-static pt_event ev_make(int rank, uint32_t stream, int kind, int64_t s, int64_t e)
-{
-	return tu_event(rank, stream, kind, s, e);
-}
-
 static void write_small_trace(const char *path)
 {
 	pt_rec *rec;
@@ -27,14 +22,14 @@ static void write_small_trace(const char *path)
 	assert_int_equal(pt_rec_rank(rec, &ri), 0);
 	assert_int_equal(pt_rec_meta(rec, "schedule", "test"), 0);
 	pt_tbuf *b = pt_rec_thread(rec);
-	pt_event e = ev_make(0, 0, PT_OP_FB, 100, 200);
+	pt_event e = tu_event(0, 0, PT_OP_FB, 100, 200);
 	e.op.chunk = 1;
 	e.op.mb = 3;
 	e.op.chunk2 = 0;
 	e.op.mb2 = 2;
 	e.step = 5;
 	pt_emit(b, &e);
-	e = ev_make(0, 1, PT_OP_SEND, 150, 180);
+	e = tu_event(0, 1, PT_OP_SEND, 150, 180);
 	e.op.payload = PT_GRAD;
 	e.op.peer = 1;
 	e.op.seq = 9;
@@ -42,18 +37,18 @@ static void write_small_trace(const char *path)
 	e.op.bytes = 1 << 20;
 	e.posted_ns = 120;
 	pt_emit(b, &e);
-	e = ev_make(0, 7, PT_OP_KERNEL, 110, 130);
+	e = tu_event(0, 7, PT_OP_KERNEL, 110, 130);
 	e.name = pt_rec_intern(rec, "gemm<scr>");
 	e.corr = 77;
 	e.ext = pt_ext_id(0, 5);
 	e.device = 3;
 	pt_emit(b, &e);
-	e = ev_make(0, 7, PT_OP_MEMCPY, 131, 140);
+	e = tu_event(0, 7, PT_OP_MEMCPY, 131, 140);
 	e.op.bytes = 4096;
 	e.op.payload = 8;
 	e.name = pt_rec_intern(rec, "gemm<scr>");
 	pt_emit(b, &e);
-	e = ev_make(0, 1234, PT_OP_RANGE, 90, 210);
+	e = tu_event(0, 1234, PT_OP_RANGE, 90, 210);
 	e.name = pt_rec_intern(rec, "F0:3");
 	e.op.payload = 2; /* depth */
 	e.op.seq = (int32_t)pt_rec_intern(rec, "pipetrace");
@@ -257,7 +252,7 @@ static void test_no_half_written_output(void **state)
 	tu_log_reset();
 	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
 	pt_tbuf *b = pt_rec_thread(rec);
-	pt_event e = ev_make(0, 0, PT_OP_F, 0, 1);
+	pt_event e = tu_event(0, 0, PT_OP_F, 0, 1);
 	pt_emit(b, &e);
 	/* while recording, only the temporary file exists, and not at path */
 	assert_false(tu_exists(path));

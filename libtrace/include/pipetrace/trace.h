@@ -525,6 +525,8 @@ typedef struct pt_query {
 	int64_t from_ns;  /* events ending at or after from_ns ... */
 	int64_t to_ns;	  /* ... and starting before to_ns */
 	uint32_t kinds;	  /* bit (1 << kind) per wanted kind; 0 means all */
+	const int32_t *ranks; /* several ranks: NULL, or nranks rank ids (then rank is ignored) */
+	int nranks;
 } pt_query;
 
 /* A query that selects everything (from_ns = INT64_MIN, to_ns = INT64_MAX):
@@ -542,6 +544,12 @@ void pt_cursor_close(pt_cursor *c);
 
 /* Count the events q selects (PT_E* on failure). */
 int64_t pt_trace_count(pt_trace *t, const pt_query *q);
+
+/* The earliest and the latest start_ns among the events of q's ranks and
+ * sources (its time window and kinds are not applied), from the indexes: a
+ * few lookups per rank, not a scan. Both INT64_MAX / INT64_MIN when there is
+ * none. Returns 0 or a PT_E* code. For progress reports over long reads. */
+int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last);
 
 /* ------------------------------------------------------------------- CUPTI */
 
