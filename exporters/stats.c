@@ -239,15 +239,18 @@ static void jmeta_int(yajl_gen g, pt_trace *t, const char *k)
 		yajl_gen_null(g);
 }
 
-static void jmeta_str(yajl_gen g, pt_trace *t, const char *k)
+/* "key": the meta value `meta` as a string, or null. */
+static void jmeta_str_as(yajl_gen g, pt_trace *t, const char *key, const char *meta)
 {
-	pt_json_str(g, k);
-	const char *v = pt_trace_meta(t, k);
+	pt_json_str(g, key);
+	const char *v = pt_trace_meta(t, meta);
 	if (v)
 		pt_json_str(g, v);
 	else
 		yajl_gen_null(g);
 }
+
+static void jmeta_str(yajl_gen g, pt_trace *t, const char *k) { jmeta_str_as(g, t, k, k); }
 
 static void print_cb(void *ctx, const char *s, size_t n) { fwrite(s, 1, n, (FILE *)ctx); }
 
@@ -362,7 +365,7 @@ static void json_trace(yajl_gen g, pt_trace *t, const pt_metrics *m)
 	yajl_gen_array_close(g);
 	pt_json_str(g, "theory");
 	yajl_gen_map_open(g);
-	jmeta_str(g, t, "theory.bubble_formula");
+	jmeta_str_as(g, t, "bubble_formula", "theory.bubble_formula");
 	pt_json_int_or_null(g, "bubble_ns_per_rank", m->theory_bubble);
 	pt_json_num(g, "bubble_ratio", m->theory_bubble_ratio);
 	pt_json_int_or_null(g, "peak_activations", m->theory_peak);

@@ -73,6 +73,19 @@ static int finish(const char *tmp, int n, char *buf, size_t size)
 	return n;
 }
 
+/* "<chunk>:<mb>" at p, each part left out when unknown (-1: ops labelled
+ * from a profiler's annotations have neither): "0:3", "0", "". */
+static char *put_chunk_mb(char *p, int chunk, int mb)
+{
+	if (chunk >= 0)
+		p = put_int(p, chunk);
+	if (mb >= 0) {
+		*p++ = ':';
+		p = put_int(p, mb);
+	}
+	return p;
+}
+
 int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size)
 {
 	/* Built by hand rather than with snprintf: exporters name millions of
@@ -88,14 +101,10 @@ int pt_op_name(const pt_op *op, enum pt_name_style style, char *buf, size_t size
 		*p++ = kind == PT_OP_SEND ? 's' : 'r';
 	}
 	*p++ = msg ? (op->payload == PT_GRAD ? 'G' : 'A') : kind == PT_OP_FB ? 'F' : kind_letter(kind);
-	p = put_int(p, op->chunk);
-	*p++ = ':';
-	p = put_int(p, op->mb);
+	p = put_chunk_mb(p, op->chunk, op->mb);
 	if (kind == PT_OP_FB) {
 		memcpy(p, "|B", 2);
-		p = put_int(p + 2, op->chunk2);
-		*p++ = ':';
-		p = put_int(p, op->mb2);
+		p = put_chunk_mb(p + 2, op->chunk2, op->mb2);
 	} else if (msg && style == PT_NAME_LONG) {
 		memcpy(p, kind == PT_OP_SEND ? " \xe2\x86\x92 r" : " \xe2\x86\x90 r", 6);
 		p = put_int(p + 6, op->peer);

@@ -297,7 +297,9 @@ out:
 
 /* Kernels, copies, memsets and syncs take the external id (the op that
  * launched them) of the runtime call with their correlation id: CUPTI tags
- * only the calls, and their records may come in any order. */
+ * only the calls, and their records may come in any order. Correlation ids
+ * are unique per process only: a call of the activity's own rank wins over
+ * another process's call that happens to share its id. */
 static int resolve_ext(pt_rec *r)
 {
 	static const char *const tables[] = {"kernels", "memcpy", "memset", "sync"};
@@ -305,9 +307,12 @@ static int resolve_ext(pt_rec *r)
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0] && !err; i++) {
 		char sql[512];
 		snprintf(sql, sizeof sql,
-			 "UPDATE %s SET ext = (SELECT r.ext FROM runtime r WHERE r.corr = %s.corr AND r.ext IS NOT NULL"
-			 " LIMIT 1) WHERE ext IS NULL AND corr IS NOT NULL",
-			 tables[i], tables[i]);
+			 "UPDATE %s SET ext = COALESCE("
+			 "(SELECT r.ext FROM runtime r WHERE r.corr = %s.corr AND r.ext IS NOT NULL AND r.rank = %s.rank"
+			 " LIMIT 1),"
+			 "(SELECT r.ext FROM runtime r WHERE r.corr = %s.corr AND r.ext IS NOT NULL LIMIT 1))"
+			 " WHERE ext IS NULL AND corr IS NOT NULL",
+			 tables[i], tables[i], tables[i], tables[i]);
 		err = sql_exec(r, sql);
 	}
 	return err;

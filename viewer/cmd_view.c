@@ -50,7 +50,8 @@ static int draw(pt_trace *t, const pt_metrics *m, pt_grid_opts *o, int64_t span)
 	/* the run's shape, with what the trace says of it */
 	const char *dot = o->color ? " \xc2\xb7 " : " - ";
 	char title[512];
-	int n = snprintf(title, sizeof title, "%s%s%d ranks", meta_or(t, "schedule", "trace"), dot, m->nranks);
+	int n = snprintf(title, sizeof title, "%s%s%d rank%s", meta_or(t, "schedule", "trace"), dot, m->nranks,
+			 m->nranks == 1 ? "" : "s");
 	static const char *const keys[][2] = {{"microbatches", " microbatches"}, {"backend", " backend"},
 					      {"comm_mode", " comm"}};
 	for (int i = 0; i < 3 && n < (int)sizeof title; i++)

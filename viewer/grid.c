@@ -54,7 +54,7 @@ static char kind_letter(int kind, int chunk)
 {
 	static const char up[] = "?FBIW";
 	char c = kind >= PT_OP_F && kind <= PT_OP_W ? up[kind] : '?';
-	return chunk & 1 ? (char)(c - 'A' + 'a') : c;
+	return chunk > 0 && chunk & 1 ? (char)(c - 'A' + 'a') : c;
 }
 
 int64_t pt_grid_quantum(const int64_t *v, int n)
@@ -283,10 +283,12 @@ static void plain_cell(struct line *ln, const pt_op *op, int w)
 		snprintf(shrt, sizeof shrt, "%c%d|%c%d", kind_letter(PT_OP_F, op->chunk), op->mb,
 			 kind_letter(PT_OP_B, op->chunk2), op->mb2);
 	} else {
-		snprintf(shrt, sizeof shrt, "%c%d", kind_letter(op->kind, op->chunk), op->mb);
+		snprintf(shrt, sizeof shrt, "%c", kind_letter(op->kind, op->chunk));
+		if (op->mb >= 0)
+			snprintf(shrt + 1, sizeof shrt - 1, "%d", op->mb);
 	}
 	char tiny[16] = {op->kind == PT_OP_FB ? '&' : kind_letter(op->kind, op->chunk), 0};
-	if (op->kind == PT_OP_FB && w >= 2) /* a pair in 2 to 4 columns: & and its forward's microbatch */
+	if (op->kind == PT_OP_FB && w >= 2 && op->mb >= 0) /* a pair in 2 to 4 columns: & and its forward's microbatch */
 		snprintf(tiny, sizeof tiny, "&%d", op->mb);
 	const char *text = (int)strlen(full) <= w ? full : (int)strlen(shrt) <= w ? shrt : (int)strlen(tiny) <= w ? tiny : "&";
 	puts_(ln, text);
@@ -295,8 +297,9 @@ static void plain_cell(struct line *ln, const pt_op *op, int w)
 
 static void color_part(struct line *ln, const pt_grid_opts *o, int bg, int underline, int mb, int w)
 {
-	char num[16];
-	snprintf(num, sizeof num, "%d", mb);
+	char num[16] = "";
+	if (mb >= 0) /* unknown in ops labelled from annotations */
+		snprintf(num, sizeof num, "%d", mb);
 	esc(ln, o, underline ? "\033[48;5;%d;38;5;16;4m" : "\033[48;5;%d;38;5;16m", bg);
 	centred(ln, num, w);
 	reset(ln, o);

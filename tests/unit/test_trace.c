@@ -492,6 +492,52 @@ static void test_op_names(void **state)
 	assert_string_equal(pt_kind_name(99), "?");
 	assert_int_equal(pt_op_name(&o, PT_NAME_SPEC, buf, 4), 7); /* snprintf-like */
 	assert_string_equal(buf, "rG0");
+	/* ops labelled from annotations know neither chunk nor microbatch */
+	o = pt_op_make(PT_OP_I, -1, -1);
+	pt_op_name(&o, PT_NAME_SPEC, buf, sizeof buf);
+	assert_string_equal(buf, "I");
+	o = pt_op_make(PT_OP_F, 1, -1);
+	pt_op_name(&o, PT_NAME_SPEC, buf, sizeof buf);
+	assert_string_equal(buf, "F1");
+}
+
+/* Two processes' activity merged into one trace may share correlation ids:
+ * each kernel takes the op of its own rank's runtime call. */
+static void test_ext_by_rank(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "ext.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	for (int r = 0; r < 2; r++) {
+		pt_rank_info ri = {.rank = r, .device = r, .theory_bubble_ns = -1, .theory_peak_act = -1};
+		assert_int_equal(pt_rec_rank(rec, &ri), 0);
+		pt_event call = tu_event(r, 100 + r, PT_OP_RUNTIME, 10, 20);
+		call.corr = 5;
+		call.ext = pt_ext_id(r, 7 + r);
+		pt_emit(b, &call);
+		pt_event k = tu_event(r, 7, PT_OP_KERNEL, 30, 40);
+		k.corr = 5;
+		pt_emit(b, &k);
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_cursor *cur;
+	assert_int_equal(pt_cursor_open(t, NULL, &cur), 0);
+	pt_event e;
+	int kernels = 0;
+	while (pt_cursor_next(cur, &e) == 1)
+		if (e.op.kind == PT_OP_KERNEL) {
+			assert_int_equal(e.ext, pt_ext_id(e.rank, 7 + e.rank));
+			kernels++;
+		}
+	assert_int_equal(kernels, 2);
+	pt_cursor_close(cur);
+	pt_trace_close(t);
 }
 
 int main(void)
@@ -500,7 +546,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_no_half_written_output), cmocka_unit_test(test_hot_path_concurrency),
 		cmocka_unit_test(test_tick_conversion),	      cmocka_unit_test(test_op_names),
-		cmocka_unit_test(test_same_tick_same_ns),
+		cmocka_unit_test(test_same_tick_same_ns),    cmocka_unit_test(test_ext_by_rank),
 	};
 	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 	tu_tmp_cleanup();
