@@ -1,7 +1,10 @@
 #!/bin/sh
 # make demo: DualPipe on 8 ranks with 20 microbatches on the embedded sim
 # backend — its plan, a recorded trace, and the metrics beside the spec's
-# formulas; then the same schedule over costly links, flush vs overlap.
+# formulas; then the same schedule over costly links, flush vs overlap; the
+# CI gate and a what-if on measured costs; DeepSeek's published profile
+# imported; the cpu backend for real; the grid and the HTML report; the
+# Perfetto and Chrome JSON exports. Everything lands in $2 (demo/).
 set -e
 PT=$1
 D=$2
