@@ -18,12 +18,12 @@ static const struct cmd {
 } cmds[] = {
 	{"schedule", cmd_schedule, "print or validate a schedule's plan (text grid, CSV)"},
 	{"run", cmd_run, "execute a plan on a backend and record it -> trace.db"},
-	{"check", cmd_check, "compare a trace with a baseline; exit 3 on a regression (CI gate)"},
-	{"import", cmd_import, "PyTorch-profiler (Kineto) JSON, nsys SQLite export -> trace.db"},
 	{"stats", cmd_stats, "bubble, overlap, exposed communication, activations"},
-	{"merge", cmd_merge, "per-process traces of one run -> one trace, clocks aligned"},
 	{"view", cmd_view, "terminal schedule grid, or a self-contained HTML report"},
 	{"export", cmd_export, "Perfetto (.pftrace), Chrome JSON or CSV, for trace viewers"},
+	{"check", cmd_check, "compare a trace with a baseline; exit 3 on a regression (CI gate)"},
+	{"import", cmd_import, "PyTorch-profiler (Kineto) JSON, nsys SQLite export -> trace.db"},
+	{"merge", cmd_merge, "per-process traces of one run -> one trace, clocks aligned"},
 };
 
 static void usage(FILE *out)
