@@ -157,7 +157,7 @@ demo: deps
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-$(BUILD)/bench/%: bench/%.c $(wildcard tests/tools/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(wildcard tests/tools/*.h) $(BUILD)/app.a $(BUILD)/libpipetrace.a
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/app.a $(BUILD)/libpipetrace.a \

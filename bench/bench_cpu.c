@@ -20,27 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "runner/cpu.h"
 #include "runner/runner.h"
-
-static int64_t now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void *filled(size_t count, size_t esz)
 {
@@ -68,13 +50,13 @@ static double gemm_rate(gemm_fn *f, int dtype, int n, int reps, int best)
 	double r[9];
 	f(dtype, 0, 0, n, n, n, A, n, B, n, 0, C, n); /* warm: buffers, caches */
 	for (int i = 0; i < reps; i++) {
-		int64_t t0 = now();
+		int64_t t0 = bench_now_ns();
 		f(dtype, 0, 0, n, n, n, A, n, B, n, 0, C, n);
-		r[i] = 2.0 * n * n * (double)n / (double)(now() - t0);
+		r[i] = 2.0 * n * n * (double)n / (double)(bench_now_ns() - t0);
 	}
 	free(A), free(B), free(C);
-	double m = median(r, reps);
-	return best ? r[reps - 1] : m; /* median() sorted r */
+	double m = bench_median(r, reps);
+	return best ? r[reps - 1] : m; /* bench_median() sorted r */
 }
 
 /* One stage's F + full B on one thread: GFLOP/s over the whole ops, and
@@ -94,12 +76,12 @@ static void stage_rate(int dtype, int hidden, int rows, double *whole, double *g
 	enum { REPS = 9 };
 	double r[REPS], q[REPS];
 	for (int i = -2; i < REPS; i++) {
-		int64_t t0 = now();
+		int64_t t0 = bench_now_ns();
 		pt_mlp_forward(&m, w1, w2, x, a, g, y);
 		pt_mlp_loss(&m, y, t, dy);
 		pt_mlp_backward_input(&m, w1, w2, dy, a, dg, dx);
 		pt_mlp_weight_grad(&m, dy, g, a, x, dw1, dw2);
-		int64_t t1 = now();
+		int64_t t1 = bench_now_ns();
 		/* the same six GEMMs, nothing else */
 		int f = 4 * hidden;
 		pt_gemm(dtype, 0, 1, rows, f, hidden, x, hidden, w1, hidden, 0, a, f);
@@ -108,14 +90,14 @@ static void stage_rate(int dtype, int hidden, int rows, double *whole, double *g
 		pt_gemm(dtype, 0, 0, rows, hidden, f, a, f, w1, hidden, 0, dx, hidden);
 		pt_gemm(dtype, 1, 0, hidden, f, rows, dy, hidden, g, f, 1, dw2, f);
 		pt_gemm(dtype, 1, 0, f, hidden, rows, a, f, x, hidden, 1, dw1, hidden);
-		int64_t t2 = now();
+		int64_t t2 = bench_now_ns();
 		if (i >= 0) {
 			r[i] = flops / (double)(t1 - t0);
 			q[i] = flops / (double)(t2 - t1);
 		}
 	}
-	*whole = median(r, REPS);
-	*gemms = median(q, REPS);
+	*whole = bench_median(r, REPS);
+	*gemms = bench_median(q, REPS);
 	void *all[] = {w1, w2, dw1, dw2, x, t, y, dy, dx, a, g, dg};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		free(all[i]);
@@ -168,7 +150,7 @@ static int overhead(const char *label, int sched, int P, int N, int hidden, int 
 		cratio[k] = con[k] / coff[k];
 	}
 	unlink(path);
-	double mon = median(on, pairs), moff = median(off, pairs), mr = median(ratio, pairs);
+	double mon = bench_median(on, pairs), moff = bench_median(off, pairs), mr = bench_median(ratio, pairs);
 	double lo = ratio[0], hi = ratio[0];
 	for (int k = 0; k < pairs; k++)
 		lo = ratio[k] < lo ? ratio[k] : lo, hi = ratio[k] > hi ? ratio[k] : hi;
@@ -179,8 +161,8 @@ static int overhead(const char *label, int sched, int P, int N, int hidden, int 
 	       "not; median of pair ratios %.4f\n"
 	       "cpu:   %zu events per step, %.0f events/s recorded (median)\n",
 	       label, pt_sched_name(sched), P, N, hidden, seq * o.mb_size, pairs, mon / 1e6, moff / 1e6, mr, lo, hi,
-	       mon / moff, median(con, pairs) / 1e6, median(coff, pairs) / 1e6, median(cratio, pairs), events,
-	       median(evs, pairs));
+	       mon / moff, bench_median(con, pairs) / 1e6, bench_median(coff, pairs) / 1e6, bench_median(cratio, pairs), events,
+	       bench_median(evs, pairs));
 	pt_cpu_destroy(c);
 	pt_plan_destroy(plan);
 	return 0;

@@ -20,20 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "pipetrace/trace.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* ------------------------------------------------------- the generator */
 
@@ -207,7 +195,7 @@ static int64_t generate(const char *path, uint64_t bytes, uint64_t *size)
 
 static int import(const char *pt, const char *json, const char *db, double *secs, long *rss_kib)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
@@ -219,7 +207,7 @@ static int import(const char *pt, const char *json, const char *db, double *secs
 	struct rusage ru;
 	if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -1;
-	*secs = now() - t0;
+	*secs = bench_now() - t0;
 	*rss_kib = ru.ru_maxrss;
 	return 0;
 }
@@ -244,14 +232,14 @@ int main(int argc, char **argv)
 	snprintf(json, sizeof json, "%s/trace.json", dir);
 	snprintf(db, sizeof db, "%s/trace.db", dir);
 	uint64_t size;
-	double g0 = now();
+	double g0 = bench_now();
 	int64_t events = generate(json, mib << 20, &size);
 	if (events < 0) {
 		fprintf(stderr, "bench_import: cannot write %s: %s\n", json, strerror(errno));
 		return 1;
 	}
 	printf("import: generated a %.2f GiB Kineto trace with %lld events to import in %.1f s\n",
-	       (double)size / (1 << 30), (long long)events, now() - g0);
+	       (double)size / (1 << 30), (long long)events, bench_now() - g0);
 	enum { RUNS = 3 };
 	double secs[RUNS];
 	long rss = 0;
@@ -282,7 +270,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!rc) {
-		qsort(secs, RUNS, sizeof secs[0], cmp);
+		qsort(secs, RUNS, sizeof secs[0], bench_cmp);
 		double m = secs[RUNS / 2];
 		printf(
 		    "import: %.2f s = %.1f MB/s of JSON, %.2f million events/s (median of %d; runs %.2f to %.2f s)\n",

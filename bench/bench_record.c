@@ -11,20 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "pipetrace/trace.h"
-
-static int64_t mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static double run(enum pt_clock clock, const char *path, const char *label)
 {
@@ -37,17 +25,17 @@ static double run(enum pt_clock clock, const char *path, const char *label)
 	pt_op op = pt_op_make(PT_OP_F, 0, 0);
 	double per[BURSTS];
 	for (int k = 0; k < BURSTS; k++) {
-		int64_t t0 = mono();
+		int64_t t0 = bench_now_ns();
 		for (int i = 0; i < PER; i++) {
 			op.mb = i;
 			pt_begin(b, 0, 0, i, &op);
 			pt_end(b, 0, 0);
 		}
-		per[k] = (double)(mono() - t0) / PER;
+		per[k] = (double)(bench_now_ns() - t0) / PER;
 	}
 	if (pt_rec_close(rec))
 		exit(1);
-	qsort(per, BURSTS, sizeof per[0], cmp);
+	qsort(per, BURSTS, sizeof per[0], bench_cmp);
 	printf("record: %-20s median %.1f ns per recorded event (begin+end, 2 clock reads), p90 %.1f ns\n", label,
 	       per[BURSTS / 2], per[BURSTS * 9 / 10]);
 	return per[BURSTS / 2];

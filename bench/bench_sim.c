@@ -8,20 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "runner/runner.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -33,14 +21,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < RUNS; i++) {
 		pt_plan_params pp = {.sched = PT_SCHED_DUALPIPE, .ranks = P, .microbatches = N};
 		pt_plan *p;
-		double t0 = now();
+		double t0 = bench_now();
 		if (pt_plan_create(&pp, &p))
 			return 1;
-		double t1 = now();
+		double t1 = bench_now();
 		pt_sim *sim;
 		if (pt_sim_run(p, &cost, PT_COMM_FLUSH, &sim))
 			return 1;
-		double t2 = now();
+		double t2 = bench_now();
 		ops = pt_plan_count(p, 0) + pt_plan_count(p, 1);
 		plan_t[i] = t1 - t0;
 		sim_t[i] = t2 - t1;
@@ -48,9 +36,9 @@ int main(int argc, char **argv)
 		pt_sim_destroy(sim);
 		pt_plan_destroy(p);
 	}
-	qsort(plan_t, RUNS, sizeof(double), cmp);
-	qsort(sim_t, RUNS, sizeof(double), cmp);
-	qsort(total, RUNS, sizeof(double), cmp);
+	qsort(plan_t, RUNS, sizeof(double), bench_cmp);
+	qsort(sim_t, RUNS, sizeof(double), bench_cmp);
+	qsort(total, RUNS, sizeof(double), bench_cmp);
 	printf("sim: dualpipe P=%d N=%d: %zu ops; plan+validate %.1f ms, simulate %.1f ms (medians of %d)\n", P, N,
 	       ops, plan_t[RUNS / 2] * 1e3, sim_t[RUNS / 2] * 1e3, RUNS);
 	printf("sim: planning + simulating: %.2f million ops/s (target >= 5)\n", (double)ops / total[RUNS / 2] / 1e6);

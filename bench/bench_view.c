@@ -17,21 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "../tests/tools/synth.h"
 #include "viewer/viewer.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -54,13 +42,13 @@ int main(int argc, char **argv)
 	snprintf(db, sizeof db, "%s/big.db", dir);
 	snprintf(html, sizeof html, "%s/big.html", dir);
 
-	double t = now();
+	double t = bench_now();
 	int err = synth_big(db, 8, n, 20);
 	if (err) {
 		fprintf(stderr, "bench_view: %s: %s\n", db, pt_strerror(err));
 		return 1;
 	}
-	double build = now() - t;
+	double build = bench_now() - t;
 	pt_trace *tr;
 	if (pt_trace_open(db, &tr))
 		return 1;
@@ -71,16 +59,16 @@ int main(int argc, char **argv)
 	double write_s[RUNS], grid_s[RUNS];
 	pt_html_stats st = {0};
 	for (int k = 0; k < RUNS; k++) {
-		t = now();
+		t = bench_now();
 		if ((err = pt_html_write(&tr, 1, html, NULL, &st))) {
 			fprintf(stderr, "bench_view: %s: %s\n", html, pt_strerror(err));
 			return 1;
 		}
-		write_s[k] = now() - t;
+		write_s[k] = bench_now() - t;
 		/* the terminal grid, to /dev/null */
 		FILE *devnull = fopen("/dev/null", "w");
 		pt_metrics *m;
-		t = now();
+		t = bench_now();
 		pt_metrics_compute(tr, &m);
 		pt_grid_opts o = {.width = 160, .t0 = m->win_start, .t1 = m->win_end};
 		pt_grid_begin(devnull, &o, "bench");
@@ -92,12 +80,12 @@ int main(int argc, char **argv)
 			}
 		}
 		pt_grid_end(devnull, &o, NULL);
-		grid_s[k] = now() - t;
+		grid_s[k] = bench_now() - t;
 		pt_metrics_destroy(m);
 		fclose(devnull);
 	}
-	qsort(write_s, RUNS, sizeof(double), cmp);
-	qsort(grid_s, RUNS, sizeof(double), cmp);
+	qsort(write_s, RUNS, sizeof(double), bench_cmp);
+	qsort(grid_s, RUNS, sizeof(double), bench_cmp);
 	printf("trace: %lld events on 8 ranks, built through pt_rec in %.2f s\n", events, build);
 	printf("view --html: %.2f s (median of %d; min %.2f, max %.2f); report %.1f MiB (%.1f bytes/event), "
 	       "%lld intervals  [target < 10 s]  %s\n",

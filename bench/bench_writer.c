@@ -14,20 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "pipetrace/trace.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* The i-th benchmark event: a compute op of 8 ranks' pipeline. */
 static void event(long i, pt_event *e)
@@ -80,7 +68,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < RUNS; k++) {
 		pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
 		pt_rec *rec;
-		double t0 = now();
+		double t0 = bench_now();
 		if (pt_rec_create(db, &ro, &rec))
 			return 1;
 		pt_tbuf *b = pt_rec_thread(rec);
@@ -90,7 +78,7 @@ int main(int argc, char **argv)
 		}
 		if (pt_rec_close(rec))
 			return 1;
-		ours[k] = now() - t0;
+		ours[k] = bench_now() - t0;
 		pt_trace *t;
 		if (pt_trace_open(db, &t))
 			return 1;
@@ -111,22 +99,22 @@ int main(int argc, char **argv)
 			 "sqlite3 -cmd 'PRAGMA journal_mode=OFF' -cmd 'PRAGMA synchronous=OFF' %s '.import --csv %s "
 			 "ops' >/dev/null",
 			 ref, csv);
-		double t1 = now();
+		double t1 = bench_now();
 		if (system(cmd) != 0) {
 			fprintf(stderr, "bench_writer: the sqlite3 shell failed: %s\n", cmd);
 			return 1;
 		}
-		shell[k] = now() - t1;
+		shell[k] = bench_now() - t1;
 	}
 	snprintf(cmd, sizeof cmd, "sqlite3 %s 'SELECT count(*) FROM ops' | grep -qx %ld", ref, n);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "bench_writer: the shell did not import %ld rows\n", n);
 		return 1;
 	}
-	qsort(ours, RUNS, sizeof(double), cmp);
-	qsort(shell, RUNS, sizeof(double), cmp);
-	qsort(insert, RUNS, sizeof(double), cmp);
-	qsort(index_s, RUNS, sizeof(double), cmp);
+	qsort(ours, RUNS, sizeof(double), bench_cmp);
+	qsort(shell, RUNS, sizeof(double), bench_cmp);
+	qsort(insert, RUNS, sizeof(double), bench_cmp);
+	qsort(index_s, RUNS, sizeof(double), bench_cmp);
 	double o = ours[RUNS / 2], s = shell[RUNS / 2], ins = insert[RUNS / 2];
 	printf("writer: %ld events drained into SQLite in %.2f s of inserting = %.2f million events/s (target >= 2)\n",
 	       n, ins, (double)n / ins / 1e6);
