@@ -45,12 +45,16 @@ $(BUILD)/config.flags: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(CONFIG_FLAGS)' | cmp -s - $@ || echo '$(CONFIG_FLAGS)' > $@
 
-$(BUILD)/config.mk: mk/configure.sh $(BUILD)/config.flags
+# Probed again when the installed packages change (dpkg's status file), so a
+# library that `make test` installs is found by the build that follows.
+$(BUILD)/config.mk: mk/configure.sh $(BUILD)/config.flags $(wildcard /var/lib/dpkg/status)
 	@BUILD=$(BUILD) $(CONFIG_FLAGS) sh mk/configure.sh
 
 $(BUILD)/config.h: $(BUILD)/config.mk
 
-ifeq ($(filter deps clean distclean,$(MAKECMDGOALS)),)
+# The targets that install packages first and then call make again probe
+# nothing themselves: the inner make probes what is installed by then.
+ifeq ($(filter deps test-deps test demo bench clean distclean,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 
