@@ -39,6 +39,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "cuda_priv.h"
 #include "kernels.h"
 
@@ -88,15 +89,6 @@ int pt_cuda_devices(int *count)
 	if (*count < 1)
 		return pt_logerr(PT_ENODEV, "cuda backend: no CUDA device on this machine");
 	return 0;
-}
-
-const char *pt_cuda_transport(const pt_gpu_map *map)
-{
-#ifdef PT_HAVE_NCCL
-	if (map->topo == PT_TOPO_MPI || (map->topo == PT_TOPO_LOCAL && map->ngpus == map->ranks))
-		return "nccl";
-#endif
-	return map->topo == PT_TOPO_MPI ? "nccl" : "copy";
 }
 
 static size_t esz_of(int dtype) { return dtype == PT_DTYPE_F64 ? 8 : dtype == PT_DTYPE_BF16 ? 2 : 4; }
@@ -305,9 +297,9 @@ static int op_begin(void *be, int rank, int step, const pt_op *op)
 {
 	pt_cuda *c = be;
 	struct pt_cuda_rank *r = &c->rk[rank];
+	/* no flush of held-back NCCL messages here: a batch goes out whole
+	 * (xfer_nccl.c says why) */
 	int err = set_dev(c, rank);
-	if (!err)
-		err = c->xfer->flush(c, rank);
 	if (err)
 		return err;
 	poll_sends(c, r);
@@ -656,15 +648,17 @@ int pt_cuda_step(pt_cuda *c, const pt_exec_step_opts *so, pt_exec_result *res)
 	for (int k = 0; k < p->ranks && !err; k++) {
 		if (!c->map->local[k] || (err = set_dev(c, k)))
 			continue;
+		/* on the rank's compute stream, so a trace shows them there */
+		cudaStream_t st = c->rk[k].compute;
 		for (int ch = 0; ch < p->chunks && !err; ch++) {
 			struct pt_cuda_param *q = &c->par[k * p->chunks + ch];
-			if (!(err = CU(cudaMemset(q->dw1, 0, hh * dsz))))
-				err = CU(cudaMemset(q->dw2, 0, hh * dsz));
+			if (!(err = CU(cudaMemsetAsync(q->dw1, 0, hh * dsz, st))))
+				err = CU(cudaMemsetAsync(q->dw2, 0, hh * dsz, st));
 		}
 		if (!err && c->rk[k].loss) /* all ones: a NaN, for a loss never computed */
-			err = CU(cudaMemset(c->rk[k].loss, 0xff, (size_t)c->G * sizeof(double)));
+			err = CU(cudaMemsetAsync(c->rk[k].loss, 0xff, (size_t)c->G * sizeof(double), st));
 		if (!err)
-			err = CU(cudaDeviceSynchronize());
+			err = CU(cudaStreamSynchronize(st));
 	}
 	if (!err)
 		err = pt_exec_step(c->x, so, res);

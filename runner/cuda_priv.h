@@ -40,7 +40,6 @@ struct pt_cuda_rank {
 	double *loss;			  /* [G] device, on ranks with a last stage */
 	cudaStream_t cur;		  /* the stream the op being issued runs on */
 	cublasHandle_t cur_blas;
-	void *cur_dg;
 	int in_fb;
 	/* transport, this step */
 	pt_msg **sent; /* sends posted and not yet done */
@@ -63,7 +62,7 @@ struct pt_cuda_xfer {
 	/* queue on the rank's compute stream a wait for m (issuing it first
 	 * when it is still held back); may block until the peer has posted */
 	int (*wait)(pt_cuda *c, pt_msg *m);
-	int (*flush)(pt_cuda *c, int rank); /* issue what is held back */
+	int (*flush)(pt_cuda *c, int rank); /* issue what is held back, whole batch or not */
 	void (*abort)(pt_cuda *c);
 	void (*end)(pt_cuda *c);
 	void (*destroy)(pt_cuda *c);

@@ -75,6 +75,15 @@ void pt_gpu_map_free(pt_gpu_map *m)
 	memset(m, 0, sizeof *m);
 }
 
+const char *pt_cuda_transport(const pt_gpu_map *map)
+{
+#ifdef PT_HAVE_NCCL
+	if (map->topo == PT_TOPO_LOCAL && map->ngpus == map->ranks)
+		return "nccl";
+#endif
+	return map->topo == PT_TOPO_MPI ? "nccl" : "copy";
+}
+
 int pt_rank_db_name(const char *path, int rank, char *buf, size_t size)
 {
 	size_t n = strlen(path);

@@ -243,12 +243,101 @@ static void test_pool_is_the_plans_peak(void **state)
 	pt_plan_destroy(g);
 }
 
+/* A device backend (op_time set): op_begin/op_end bracket every compute op
+ * on its rank's thread, nothing is recorded while the step runs, and the
+ * trace's ops are op_time's intervals (CLOCK_MONOTONIC ns, moved to the
+ * trace's time 0), the medians theirs too. */
+static _Atomic int begun, ended, unbalanced;
+static int64_t dev_base;
+static int d_begin(void *be, int rank, int step, const pt_op *op)
+{
+	(void)be, (void)rank, (void)step;
+	unbalanced += !pt_kind_is_compute(op->kind);
+	begun++;
+	return 0;
+}
+static int d_end(void *be, int rank, int step, const pt_op *op)
+{
+	(void)be, (void)rank, (void)step, (void)op;
+	ended++;
+	return 0;
+}
+static int d_time(void *be, int rank, int step, int64_t *s, int64_t *e)
+{
+	(void)be;
+	*s = dev_base + rank * 1000000 + step * 1000;
+	*e = *s + 700 + 100 * (step % 2); /* medians: 700 or 800 */
+	return 0;
+}
+
+static void test_device_hooks(void **state)
+{
+	(void)state;
+	pt_plan *p = make(PT_SCHED_DUALPIPE, 4, 8);
+	pt_exec_ops ops = fake_ops;
+	ops.op_begin = d_begin;
+	ops.op_end = d_end;
+	ops.op_time = d_time;
+	struct fake f;
+	pt_exec *x;
+	memset(&f, 0, sizeof f);
+	f.plan = p;
+	f.fail_rank = -1;
+	pthread_mutex_init(&f.mu, NULL);
+	assert_int_equal(pt_chan_create(p, ops.msg_bytes, &f.chan), 0);
+	assert_int_equal(pt_exec_create(p, &ops, &f, &x), 0);
+	char path[512];
+	tu_path(path, sizeof path, "device.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_MONOTONIC, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	dev_base = pt_rec_origin(rec) + 5000000;
+	pt_exec_step_opts so = {.mode = PT_COMM_OVERLAP, .rec = rec};
+	pt_exec_result res;
+	assert_int_equal(pt_exec_step(x, &so, &res), 0);
+	assert_int_equal(f.errors, 0);
+	int ncompute = (int)pt_plan_count(p, 0);
+	assert_int_equal(begun, ncompute);
+	assert_int_equal(ended, ncompute);
+	assert_int_equal(unbalanced, 0);
+	assert_true(res.median.f == 700 || res.median.f == 800);
+	pt_run_info info = {.backend = "test", .cost = &res.median, .plan_source = "generated"};
+	assert_int_equal(pt_run_begin(rec, p, &info), 0);
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_exec_destroy(x);
+	pt_chan_destroy(f.chan);
+	pthread_mutex_destroy(&f.mu);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_query q = pt_query_all();
+	q.sources = PT_SRC_OPS;
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	pt_event e;
+	int n = 0;
+	while (pt_cursor_next(c, &e) == 1) {
+		assert_int_equal(e.start_ns, 5000000 + e.rank * 1000000 + e.step * 1000);
+		assert_int_equal(e.end_ns - e.start_ns, 700 + 100 * (e.step % 2));
+		n++;
+	}
+	pt_cursor_close(c);
+	assert_int_equal(n, ncompute);
+	q.sources = PT_SRC_COMMS;
+	assert_int_equal(pt_trace_count(t, &q), (int64_t)pt_plan_count(p, 1));
+	pt_trace_close(t);
+	pt_plan_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_routing),
+		cmocka_unit_test(test_device_hooks),
 		cmocka_unit_test(test_failure_stops_every_rank),
 		cmocka_unit_test(test_pool_is_the_plans_peak),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	tu_tmp_cleanup();
+	return rc;
 }
