@@ -82,12 +82,12 @@ int run_cuda(struct run_args *a)
 		pt_procs_fini(&procs);
 		return rc;
 	}
-	err = pt_cuda_devices(&visible);
-	if (!err) {
-		size_t esz = a->dtype == PT_DTYPE_F64 ? 8 : a->dtype == PT_DTYPE_BF16 ? 2 : 4;
-		a->po.bytes = (int64_t)a->mb_size * a->seq * a->hidden * (int64_t)esz;
-		err = plan_build("run", &a->po, &plan);
-	}
+	/* the plan first: a bad schedule is reported as such, GPU or not */
+	size_t esz = a->dtype == PT_DTYPE_F64 ? 8 : a->dtype == PT_DTYPE_BF16 ? 2 : 4;
+	a->po.bytes = (int64_t)a->mb_size * a->seq * a->hidden * (int64_t)esz;
+	err = plan_build("run", &a->po, &plan);
+	if (!err)
+		err = pt_cuda_devices(&visible);
 	if (!err)
 		err = pt_gpu_map_make(plan->ranks, a->gpus, visible, &procs, &map);
 	if (!err && procs.size > 1 && strcmp(pt_cuda_transport(&map), "nccl") != 0)
