@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "config.h"
 #include "cmd.h"
 #include "cpu.h"
 #include "exec.h"
@@ -164,7 +165,13 @@ int cmd_run(int argc, char **argv)
 	int is_cuda = !strcmp(backend, "cuda");
 	int is_cpu = !strcmp(backend, "cpu") || is_cuda; /* the cuda backend takes the cpu's options */
 	if (!is_cpu && strcmp(backend, "sim") != 0)
-		return cli_usage("run", "unknown backend '%s' (backends: sim, cpu, cuda)", backend);
+		return cli_usage("run", "unknown backend '%s' (this build has: %s)", backend,
+#ifdef PT_HAVE_CUDA
+				 "sim, cpu, cuda"
+#else
+				 "sim, cpu; cuda is not compiled in"
+#endif
+		);
 	if (is_cpu && (sim_only || po.bytes))
 		return cli_usage("run", "--cost, --link, --cost-from and --activation-bytes are the sim's; the %s backend "
 					"measures its costs, and its messages are mb-size x seq x hidden values",

@@ -73,7 +73,7 @@ expect_err 2 "--dtype must be fp32, fp64 or bf16, not 'fp16'" "an unknown dtype"
 	$P run -b cpu -s 1f1b -p 2 -n 2 --dtype fp16 -o "$T/bad3.db"
 expect_err 2 "--dtype bf16 needs --backend cuda" "bf16 is the cuda backend's" \
 	$P run -b cpu -s 1f1b -p 2 -n 2 --dtype bf16 -o "$T/bad3.db"
-expect_err 2 "unknown backend 'gpu' \(this build has: sim, cpu\)" "an unknown backend" \
+expect_err 2 "unknown backend 'gpu' \(this build has: sim, cpu" "an unknown backend" \
 	$P run -b gpu -s 1f1b -p 2 -n 2 -o "$T/bad4.db"
 expect_err 2 "dualpipe needs an even number of ranks" "an impossible plan on the cpu backend" \
 	$P run -b cpu -s dualpipe -p 3 -n 8 -o "$T/bad5.db"
