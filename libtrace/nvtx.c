@@ -6,6 +6,11 @@
 #include "internal.h"
 
 #ifndef PT_HAVE_NVTX
-void pt_nvtx_push(const char *name) { (void)name; }
-void pt_nvtx_pop(void) {}
+void pt_nvtx_push(const char *name)
+{
+	(void)name;
+}
+void pt_nvtx_pop(void)
+{
+}
 #endif

@@ -11,7 +11,10 @@
 static nvtxDomainHandle_t domain;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void make_domain(void) { domain = nvtxDomainCreateA("pipetrace"); }
+static void make_domain(void)
+{
+	domain = nvtxDomainCreateA("pipetrace");
+}
 
 void pt_nvtx_push(const char *name)
 {

@@ -26,9 +26,9 @@
 
 /* The processes of a run: one (size 1) unless launched by mpirun. */
 typedef struct pt_procs {
-	int size, rank;	 /* MPI_COMM_WORLD */
-	int local_rank;	 /* among the processes of this node */
-	int mpi;	 /* MPI_Init was called (pt_procs_fini finalizes) */
+	int size, rank; /* MPI_COMM_WORLD */
+	int local_rank; /* among the processes of this node */
+	int mpi;	/* MPI_Init was called (pt_procs_fini finalizes) */
 } pt_procs;
 
 /* Join the process group: under mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
@@ -109,8 +109,7 @@ typedef struct pt_cuda pt_cuda;
  * NCCL id goes through procs). plan, map and procs are borrowed.
  * PT_ENODEV / PT_ENOMEM / PT_ENOTSUP, logged.
  */
-int pt_cuda_create(const pt_plan *plan, const pt_cuda_opts *o, const pt_gpu_map *map, pt_procs *procs,
-		   pt_cuda **out);
+int pt_cuda_create(const pt_plan *plan, const pt_cuda_opts *o, const pt_gpu_map *map, pt_procs *procs, pt_cuda **out);
 
 /* Recording of the next steps into rec (NULL: none): each rank's streams
  * are described in the trace and bound to CUPTI (cupti may be NULL), and

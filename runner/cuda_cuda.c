@@ -66,7 +66,7 @@ int pt_cublas_check(cublasStatus_t s, const char *what)
 	return pt_logerr(PT_EIO, "cuda backend: %s failed: cuBLAS status %d", what, (int)s);
 }
 
-#define CU(call) pt_cu_check((call), #call)
+#define CU(call)   pt_cu_check((call), #call)
 #define BLAS(call) pt_cublas_check((call), #call)
 
 int pt_cuda_devices(int *count)
@@ -79,9 +79,9 @@ int pt_cuda_devices(int *count)
 		cudaRuntimeGetVersion(&rt);
 		return pt_logerr(PT_ENODEV, "cuda backend: no CUDA device: %s (cudaGetDeviceCount: %s)",
 				 e == cudaErrorInsufficientDriver
-					 ? (rt ? "no NVIDIA driver is loaded, or it is older than the CUDA runtime this "
-						 "pipetrace was built with"
-					       : "no NVIDIA driver")
+				     ? (rt ? "no NVIDIA driver is loaded, or it is older than the CUDA runtime this "
+					     "pipetrace was built with"
+					   : "no NVIDIA driver")
 				 : e == cudaErrorNoDevice ? "the driver sees no GPU"
 							  : "CUDA cannot start",
 				 cudaGetErrorName(e));
@@ -91,8 +91,14 @@ int pt_cuda_devices(int *count)
 	return 0;
 }
 
-static size_t esz_of(int dtype) { return dtype == PT_DTYPE_F64 ? 8 : dtype == PT_DTYPE_BF16 ? 2 : 4; }
-static size_t pad(size_t b) { return (b + 255) & ~(size_t)255; }
+static size_t esz_of(int dtype)
+{
+	return dtype == PT_DTYPE_F64 ? 8 : dtype == PT_DTYPE_BF16 ? 2 : 4;
+}
+static size_t pad(size_t b)
+{
+	return (b + 255) & ~(size_t)255;
+}
 
 /* --------------------------------------------------------------- GEMM */
 
@@ -118,7 +124,10 @@ static int gemm(cublasHandle_t h, int dtype, int c32, int ta, int tb, int M, int
 
 /* ---------------------------------------------------------- the table */
 
-static int set_dev(pt_cuda *c, int rank) { return CU(cudaSetDevice(c->rk[rank].dev)); }
+static int set_dev(pt_cuda *c, int rank)
+{
+	return CU(cudaSetDevice(c->rk[rank].dev));
+}
 
 static int slot_create(void *be, int rank, void **out)
 {
@@ -199,7 +208,7 @@ static int weight_grad_on(pt_cuda *c, struct pt_cuda_rank *r, const pt_work *w, 
 	struct pt_cuda_param *p = param_of(c, w);
 	const int n = c->m.n, h = c->m.h, f = 4 * h, dt = c->o.dtype;
 	(void)r;
-	int err = gemm(b, dt, 1, 1, 0, h, f, n, s->dy, h, s->g, f, 1, p->dw2, f); /* dw2 += dy^T g */
+	int err = gemm(b, dt, 1, 1, 0, h, f, n, s->dy, h, s->g, f, 1, p->dw2, f);	    /* dw2 += dy^T g */
 	return err ? err : gemm(b, dt, 1, 1, 0, f, h, n, s->a, f, s->xin, h, 1, p->dw1, h); /* dw1 += da^T x */
 }
 
@@ -530,7 +539,8 @@ static int rank_create(pt_cuda *c, int k, void *hostbuf)
 			hm.esz = hm.dtype == PT_DTYPE_F64 ? 8 : 4;
 			for (int t = 0; t < 2 && !err; t++) {
 				pt_mlp_data(&hm, c->o.seed, g, t, hostbuf);
-				err = upload(c, r->data + (size_t)(t * c->G + g) * nh, hostbuf, (size_t)c->m.n * c->m.h);
+				err =
+				    upload(c, r->data + (size_t)(t * c->G + g) * nh, hostbuf, (size_t)c->m.n * c->m.h);
 			}
 		}
 	}
@@ -554,8 +564,7 @@ static int rank_create(pt_cuda *c, int k, void *hostbuf)
 	return err;
 }
 
-int pt_cuda_create(const pt_plan *plan, const pt_cuda_opts *o, const pt_gpu_map *map, pt_procs *procs,
-		   pt_cuda **out)
+int pt_cuda_create(const pt_plan *plan, const pt_cuda_opts *o, const pt_gpu_map *map, pt_procs *procs, pt_cuda **out)
 {
 	*out = NULL;
 	if (o->hidden < 1 || o->seq < 1 || o->mb_size < 1 || (double)o->seq * o->mb_size > (double)(1 << 30))
@@ -624,7 +633,8 @@ int pt_cuda_trace(pt_cuda *c, pt_rec *rec, pt_cupti *cupti)
 			continue;
 		err = pt_cupti_bind_stream(cupti, k, r->dev, r->compute, PT_STREAM_COMPUTE, "cuda compute");
 		if (!err)
-			err = pt_cupti_bind_stream(cupti, k, r->dev, r->fb, PT_STREAM_COMPUTE, "cuda compute (FB backward)");
+			err = pt_cupti_bind_stream(cupti, k, r->dev, r->fb, PT_STREAM_COMPUTE,
+						   "cuda compute (FB backward)");
 		if (!err)
 			err = pt_cupti_bind_stream(cupti, k, r->dev, r->comm, PT_STREAM_COMM, "cuda comm");
 	}

@@ -29,7 +29,7 @@ struct pt_cuda_slot {
 };
 
 struct pt_cuda_rank {
-	int rank, dev, n; /* n: plan steps */
+	int rank, dev, n;		/* n: plan steps */
 	cudaStream_t compute, fb, comm; /* fb: an FB's backward half */
 	cublasHandle_t blas, blas_fb;
 	cudaEvent_t *ev; /* [2n]: device start and end of plan step i */
@@ -49,8 +49,8 @@ struct pt_cuda_rank {
 	int *batch_left; /* [batches]: messages of the batch not posted yet */
 	int nbatch;
 	atomic_uchar *issued; /* [n]: the message's transfer is queued on a stream (any thread) */
-	pt_msg **msg;	 /* [n]: the executor's message of each step, once posted */
-	void *nccl;	 /* ncclComm_t */
+	pt_msg **msg;	      /* [n]: the executor's message of each step, once posted */
+	void *nccl;	      /* ncclComm_t */
 };
 
 /* A transport: how messages of one run travel (xfer_cuda.c: copies;

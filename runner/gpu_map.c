@@ -44,8 +44,8 @@ int pt_gpu_map_make(int ranks, int gpus, int visible, const pt_procs *procs, pt_
 			return pt_logerr(PT_EINVAL, "cuda backend: --gpus %d, but this machine shows %d CUDA device%s",
 					 gpus, visible, visible == 1 ? "" : "s");
 		if (gpus > ranks)
-			return pt_logerr(PT_EINVAL, "cuda backend: --gpus %d is more GPUs than the plan's %d ranks", gpus,
-					 ranks);
+			return pt_logerr(PT_EINVAL, "cuda backend: --gpus %d is more GPUs than the plan's %d ranks",
+					 gpus, ranks);
 	}
 	out->ranks = ranks;
 	out->ngpus = gpus;
@@ -118,14 +118,26 @@ int pt_procs_init(pt_procs *p)
 				 n);
 	return 0;
 }
-int pt_procs_bcast(pt_procs *p, void *buf, size_t bytes) { return (void)p, (void)buf, (void)bytes, 0; }
-int pt_procs_sum(pt_procs *p, double *v, size_t n) { return (void)p, (void)v, (void)n, 0; }
-int pt_procs_agree(pt_procs *p, int err) { return (void)p, err; }
+int pt_procs_bcast(pt_procs *p, void *buf, size_t bytes)
+{
+	return (void)p, (void)buf, (void)bytes, 0;
+}
+int pt_procs_sum(pt_procs *p, double *v, size_t n)
+{
+	return (void)p, (void)v, (void)n, 0;
+}
+int pt_procs_agree(pt_procs *p, int err)
+{
+	return (void)p, err;
+}
 int pt_procs_clock_offset(pt_procs *p, int64_t *offset_ns, int64_t *rtt_ns)
 {
 	(void)p;
 	*offset_ns = *rtt_ns = 0;
 	return 0;
 }
-void pt_procs_fini(pt_procs *p) { (void)p; }
+void pt_procs_fini(pt_procs *p)
+{
+	(void)p;
+}
 #endif

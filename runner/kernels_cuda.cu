@@ -14,18 +14,43 @@
 enum { DT_F32 = 0, DT_F64 = 1, DT_BF16 = 2 }; /* enum pt_dtype */
 enum { THREADS = 256 };
 
-template <typename T> struct acc { typedef float type; };
-template <> struct acc<double> { typedef double type; };
+template <typename T> struct acc {
+	typedef float type;
+};
+template <> struct acc<double> {
+	typedef double type;
+};
 
-__device__ inline float to_acc(float v) { return v; }
-__device__ inline double to_acc(double v) { return v; }
-__device__ inline float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ inline float to_acc(float v)
+{
+	return v;
+}
+__device__ inline double to_acc(double v)
+{
+	return v;
+}
+__device__ inline float to_acc(__nv_bfloat16 v)
+{
+	return __bfloat162float(v);
+}
 template <typename T> __device__ inline T from_acc(float v);
-template <> __device__ inline float from_acc<float>(float v) { return v; }
-template <> __device__ inline __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ inline float from_acc<float>(float v)
+{
+	return v;
+}
+template <> __device__ inline __nv_bfloat16 from_acc<__nv_bfloat16>(float v)
+{
+	return __float2bfloat16_rn(v);
+}
 
-__device__ inline float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
-__device__ inline double gelu_f(double x) { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440)); }
+__device__ inline float gelu_f(float x)
+{
+	return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+}
+__device__ inline double gelu_f(double x)
+{
+	return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440));
+}
 __device__ inline float dgelu_f(float x)
 {
 	float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752440f));
@@ -106,7 +131,7 @@ template <> __global__ void mse_k<double>(const double *y, const double *t, doub
 
 template <typename S, typename D> __global__ void cast_k(const S *s, D *d, size_t n);
 #define CAST(S, D, EXPR)                                                                                               \
-	template <> __global__ void cast_k<S, D>(const S *s, D *d, size_t n)                                          \
+	template <> __global__ void cast_k<S, D>(const S *s, D *d, size_t n)                                           \
 	{                                                                                                              \
 		for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;                                  \
 		     i += (size_t)gridDim.x * blockDim.x)                                                              \
@@ -143,7 +168,7 @@ extern "C" int pt_k_gelu_backward(int dtype, void *a, const void *dg, size_t n, 
 		gelu_backward_k<double><<<blocks(n), THREADS, 0, s>>>((double *)a, (const double *)dg, n);
 	else if (dtype == DT_BF16)
 		gelu_backward_k<__nv_bfloat16>
-			<<<blocks(n), THREADS, 0, s>>>((__nv_bfloat16 *)a, (const __nv_bfloat16 *)dg, n);
+		    <<<blocks(n), THREADS, 0, s>>>((__nv_bfloat16 *)a, (const __nv_bfloat16 *)dg, n);
 	else
 		gelu_backward_k<float><<<blocks(n), THREADS, 0, s>>>((float *)a, (const float *)dg, n);
 	return (int)cudaGetLastError();
@@ -156,7 +181,7 @@ extern "C" int pt_k_mse(int dtype, const void *y, const void *t, void *dy, size_
 		mse_k<double><<<1, THREADS, 0, s>>>((const double *)y, (const double *)t, (double *)dy, n, loss);
 	else if (dtype == DT_BF16)
 		mse_k<__nv_bfloat16><<<1, THREADS, 0, s>>>((const __nv_bfloat16 *)y, (const __nv_bfloat16 *)t,
-							    (__nv_bfloat16 *)dy, n, loss);
+							   (__nv_bfloat16 *)dy, n, loss);
 	else
 		mse_k<float><<<1, THREADS, 0, s>>>((const float *)y, (const float *)t, (float *)dy, n, loss);
 	return (int)cudaGetLastError();

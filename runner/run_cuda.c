@@ -41,8 +41,9 @@ static void print_check(const struct run_args *a, const pt_cuda_check *k)
 	FILE *f = k->ok ? stdout : stderr;
 	if (a->quiet && k->ok)
 		return;
-	fprintf(f, "check: %d/%d losses within %.0e (relative) of the cpu reference; gradients: worst "
-		   "1-2Σxy/Σ(x²+y²) = %.2g (stage %d, W%d; limit %.0e for %s) -> %s\n",
+	fprintf(f,
+		"check: %d/%d losses within %.0e (relative) of the cpu reference; gradients: worst "
+		"1-2Σxy/Σ(x²+y²) = %.2g (stage %d, W%d; limit %.0e for %s) -> %s\n",
 		k->close, k->mbs, k->loss_limit, k->worst, k->worst_stage, k->worst_w, k->limit,
 		pt_dtype_name(a->dtype), k->ok ? "ok" : "FAILED");
 	if (k->first_bad >= 0)
@@ -64,12 +65,8 @@ int run_cuda(struct run_args *a)
 	int64_t offset = 0, rtt = 0;
 	memset(&chk, 0, sizeof chk);
 	memset(&map, 0, sizeof map);
-	pt_cuda_opts o = {.hidden = a->hidden,
-			  .seq = a->seq,
-			  .mb_size = a->mb_size,
-			  .dtype = a->dtype,
-			  .seed = a->seed,
-			  .trace = 1};
+	pt_cuda_opts o = {
+	    .hidden = a->hidden, .seq = a->seq, .mb_size = a->mb_size, .dtype = a->dtype, .seed = a->seed, .trace = 1};
 	int err = pt_procs_init(&procs);
 	if (err)
 		return cli_status(err);

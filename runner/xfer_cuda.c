@@ -21,7 +21,7 @@
 struct pair {
 	pt_msg **q; /* unmatched messages of one side, FIFO */
 	int head, tail, cap;
-	int side;   /* PT_OP_SEND or PT_OP_RECV: which side q holds */
+	int side; /* PT_OP_SEND or PT_OP_RECV: which side q holds */
 };
 
 struct copyx {
@@ -32,7 +32,10 @@ struct copyx {
 	struct pair *pairs; /* [sender * P + receiver] */
 };
 
-static int setdev(int dev) { return pt_cu_check(cudaSetDevice(dev), "cudaSetDevice"); }
+static int setdev(int dev)
+{
+	return pt_cu_check(cudaSetDevice(dev), "cudaSetDevice");
+}
 
 /* Queue the copy of s into r; under the lock, from either side's thread. */
 static int issue(pt_cuda *c, pt_msg *s, pt_msg *r)
@@ -45,10 +48,10 @@ static int issue(pt_cuda *c, pt_msg *s, pt_msg *r)
 		err = pt_cu_check(cudaEventRecord(pt_cuda_ev(c, r, 0), rr->comm), "cudaEventRecord");
 	if (!err)
 		err = rs->dev == rr->dev
-			      ? pt_cu_check(cudaMemcpyAsync(r->buf, s->buf, r->bytes, cudaMemcpyDeviceToDevice, rr->comm),
-					    "cudaMemcpyAsync")
-			      : pt_cu_check(cudaMemcpyPeerAsync(r->buf, rr->dev, s->buf, rs->dev, r->bytes, rr->comm),
-					    "cudaMemcpyPeerAsync");
+			  ? pt_cu_check(cudaMemcpyAsync(r->buf, s->buf, r->bytes, cudaMemcpyDeviceToDevice, rr->comm),
+					"cudaMemcpyAsync")
+			  : pt_cu_check(cudaMemcpyPeerAsync(r->buf, rr->dev, s->buf, rs->dev, r->bytes, rr->comm),
+					"cudaMemcpyPeerAsync");
 	if (!err)
 		err = pt_cu_check(cudaEventRecord(pt_cuda_ev(c, r, 1), rr->comm), "cudaEventRecord");
 	if (!err)
@@ -130,7 +133,10 @@ static int copy_wait(pt_cuda *c, pt_msg *m)
 	return pt_cuda_compute_after(c, m);
 }
 
-static int copy_flush(pt_cuda *c, int rank) { return (void)c, (void)rank, 0; }
+static int copy_flush(pt_cuda *c, int rank)
+{
+	return (void)c, (void)rank, 0;
+}
 
 static void copy_abort(pt_cuda *c)
 {
@@ -141,7 +147,10 @@ static void copy_abort(pt_cuda *c)
 	pthread_mutex_unlock(&x->mu);
 }
 
-static void copy_end(pt_cuda *c) { (void)c; }
+static void copy_end(pt_cuda *c)
+{
+	(void)c;
+}
 
 static void copy_destroy(pt_cuda *c)
 {
@@ -158,14 +167,14 @@ static void copy_destroy(pt_cuda *c)
 }
 
 static const struct pt_cuda_xfer copy_xfer = {
-	.name = "copy",
-	.begin = copy_begin,
-	.post = copy_post,
-	.wait = copy_wait,
-	.flush = copy_flush,
-	.abort = copy_abort,
-	.end = copy_end,
-	.destroy = copy_destroy,
+    .name = "copy",
+    .begin = copy_begin,
+    .post = copy_post,
+    .wait = copy_wait,
+    .flush = copy_flush,
+    .abort = copy_abort,
+    .end = copy_end,
+    .destroy = copy_destroy,
 };
 
 int pt_xfer_copy_init(pt_cuda *c)
@@ -187,8 +196,8 @@ int pt_xfer_copy_init(pt_cuda *c)
 	for (int a = 0; a < c->plan->ranks; a++)
 		for (int b = 0; b < c->plan->ranks; b++) {
 			int da = c->map->device[a], db = c->map->device[b], can = 0;
-			if (da >= 0 && db >= 0 && da != db && cudaDeviceCanAccessPeer(&can, db, da) == cudaSuccess && can &&
-			    cudaSetDevice(db) == cudaSuccess)
+			if (da >= 0 && db >= 0 && da != db && cudaDeviceCanAccessPeer(&can, db, da) == cudaSuccess &&
+			    can && cudaSetDevice(db) == cudaSuccess)
 				(void)cudaDeviceEnablePeerAccess(da, 0), (void)cudaGetLastError();
 		}
 	return 0;

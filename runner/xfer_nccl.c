@@ -66,8 +66,8 @@ static int nccl_begin(pt_cuda *c)
 {
 	struct ncclx *x = c->xstate;
 	return atomic_load(&x->aborted)
-		       ? pt_logerr(PT_EIO, "cuda backend: NCCL was aborted after a failed step; start a new run")
-		       : 0;
+		   ? pt_logerr(PT_EIO, "cuda backend: NCCL was aborted after a failed step; start a new run")
+		   : 0;
 }
 
 static int nccl_post(pt_cuda *c, pt_msg *m)
@@ -104,7 +104,10 @@ static void nccl_abort(pt_cuda *c)
 			ncclCommAbort(c->rk[k].nccl), c->rk[k].nccl = NULL;
 }
 
-static void nccl_end(pt_cuda *c) { (void)c; }
+static void nccl_end(pt_cuda *c)
+{
+	(void)c;
+}
 
 static void nccl_destroy(pt_cuda *c)
 {
@@ -119,14 +122,14 @@ static void nccl_destroy(pt_cuda *c)
 }
 
 static const struct pt_cuda_xfer nccl_xfer = {
-	.name = "nccl",
-	.begin = nccl_begin,
-	.post = nccl_post,
-	.wait = nccl_wait,
-	.flush = nccl_flush,
-	.abort = nccl_abort,
-	.end = nccl_end,
-	.destroy = nccl_destroy,
+    .name = "nccl",
+    .begin = nccl_begin,
+    .post = nccl_post,
+    .wait = nccl_wait,
+    .flush = nccl_flush,
+    .abort = nccl_abort,
+    .end = nccl_end,
+    .destroy = nccl_destroy,
 };
 
 int pt_xfer_nccl_init(pt_cuda *c)

@@ -147,7 +147,7 @@ static pt_cuda_opts tiny(int dtype)
 static void test_numerics(void **state)
 {
 	(void)state;
-	static const int scheds[][3] = {{PT_SCHED_DUALPIPE, 4, 8}, {PT_SCHED_DUALPIPEV, 4, 8}, {PT_SCHED_1F1B, 4, 8},
+	static const int scheds[][3] = {{PT_SCHED_DUALPIPE, 4, 8}, {PT_SCHED_DUALPIPEV, 4, 8},	 {PT_SCHED_1F1B, 4, 8},
 					{PT_SCHED_ZB1P, 4, 8},	   {PT_SCHED_INTERLEAVED, 4, 8}, {PT_SCHED_ZBV, 4, 8}};
 	for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++)
 		for (int dtype = PT_DTYPE_F32; dtype <= PT_DTYPE_BF16; dtype++)
@@ -159,13 +159,15 @@ static void test_numerics(void **state)
 					pt_cuda *c;
 					pt_cuda_opts o = tiny(dtype);
 					tu_log_reset();
-					assert_int_equal(pt_gpu_map_make(p->ranks, gpus == 1 ? 1 : 4, ngpus, &one, &map), 0);
+					assert_int_equal(
+					    pt_gpu_map_make(p->ranks, gpus == 1 ? 1 : 4, ngpus, &one, &map), 0);
 					if (pt_cuda_create(p, &o, &map, &one, &c))
 						fail_msg("%s: setup failed:\n%s", p->name, tu_log_buf);
 					pt_exec_step_opts so = {.mode = mode};
 					pt_exec_result res;
 					if (pt_cuda_step(c, &so, &res))
-						fail_msg("%s %s: step failed:\n%s", p->name, pt_comm_name(mode), tu_log_buf);
+						fail_msg("%s %s: step failed:\n%s", p->name, pt_comm_name(mode),
+							 tu_log_buf);
 					pt_cuda_check k;
 					assert_int_equal(pt_cuda_check_run(c, &k), 0);
 					if (!k.ok)
@@ -281,18 +283,18 @@ static void test_kernels_inside_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_gpu_map),
-		cmocka_unit_test(test_check_limits),
-		cmocka_unit_test(test_rank_db_name),
-		cmocka_unit_test(test_shared_reference),
+	    cmocka_unit_test(test_gpu_map),
+	    cmocka_unit_test(test_check_limits),
+	    cmocka_unit_test(test_rank_db_name),
+	    cmocka_unit_test(test_shared_reference),
 	};
 	int rc = cmocka_run_group_tests_name("cuda (no GPU needed)", tests, NULL, NULL);
 #ifdef PT_HAVE_CUDA
 	pt_log_set(tu_log_cb, NULL);
 	if (pt_cuda_devices(&ngpus) == 0) {
 		const struct CMUnitTest gpu[] = {
-			cmocka_unit_test(test_numerics),
-			cmocka_unit_test(test_kernels_inside_ops),
+		    cmocka_unit_test(test_numerics),
+		    cmocka_unit_test(test_kernels_inside_ops),
 		};
 		rc |= cmocka_run_group_tests_name("cuda (on the GPU)", gpu, NULL, NULL);
 	} else {
