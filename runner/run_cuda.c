@@ -108,6 +108,9 @@ int run_cuda(struct run_args *a)
 			cupti = NULL;
 		}
 	}
+#else
+	pt_log(PT_LOG_WARN, "cuda backend: recording ops, messages and NVTX ranges but no kernels: this build has "
+			    "no CUPTI");
 #endif
 	if (!err)
 		err = pt_cuda_create(plan, &o, &map, &procs, &cu);
