@@ -450,34 +450,22 @@ static void abort_all(void *be)
 
 /* ----------------------------------------------------------- lifetime */
 
-static void fill_host(const pt_mlp *host, int dtype, const float *src, void *dst, size_t count)
-{
-	(void)host;
-	if (dtype == PT_DTYPE_BF16) { /* round to nearest even, as __float2bfloat16_rn */
-		uint16_t *d = dst;
-		for (size_t i = 0; i < count; i++) {
-			uint32_t u;
-			memcpy(&u, &src[i], 4);
-			u += 0x7fff + ((u >> 16) & 1);
-			d[i] = (uint16_t)(u >> 16);
-		}
-	} else {
-		memcpy(dst, src, count * 4);
-	}
-}
-
 /* Weights or data made on the host by mlp.c (fp32 for fp32 and bf16 runs,
- * fp64 for fp64), then copied to the device in the run's dtype. */
+ * fp64 for fp64), then copied to the device in the run's dtype: bf16 is
+ * rounded on the device (pt_k_cast, round to nearest even). */
 static int upload(pt_cuda *c, void *dev, const void *host, size_t count)
 {
 	if (c->o.dtype != PT_DTYPE_BF16)
 		return CU(cudaMemcpy(dev, host, count * c->m.esz, cudaMemcpyHostToDevice));
-	uint16_t *tmp = malloc(count * 2);
-	if (!tmp)
-		return PT_ENOMEM;
-	fill_host(&c->m, PT_DTYPE_BF16, host, tmp, count);
-	int err = CU(cudaMemcpy(dev, tmp, count * 2, cudaMemcpyHostToDevice));
-	free(tmp);
+	void *tmp = NULL;
+	int err = CU(cudaMalloc(&tmp, count * 4));
+	if (!err)
+		err = CU(cudaMemcpy(tmp, host, count * 4, cudaMemcpyHostToDevice));
+	if (!err)
+		err = CU((cudaError_t)pt_k_cast(PT_DTYPE_F32, PT_DTYPE_BF16, tmp, dev, count, NULL));
+	if (!err)
+		err = CU(cudaDeviceSynchronize());
+	cudaFree(tmp);
 	return err;
 }
 
