@@ -668,8 +668,11 @@ int pt_cuda_step(pt_cuda *c, const pt_exec_step_opts *so, pt_exec_result *res)
 	for (int k = 0; k < p->ranks && !err; k++) {
 		if (!c->map->local[k] || !c->rk[k].loss)
 			continue;
+		/* on the compute stream: a trace shows the copy on a stream it knows */
 		if ((err = set_dev(c, k)) ||
-		    (err = CU(cudaMemcpy(tmp, c->rk[k].loss, (size_t)c->G * sizeof *tmp, cudaMemcpyDeviceToHost))))
+		    (err = CU(cudaMemcpyAsync(tmp, c->rk[k].loss, (size_t)c->G * sizeof *tmp, cudaMemcpyDeviceToHost,
+					      c->rk[k].compute))) ||
+		    (err = CU(cudaStreamSynchronize(c->rk[k].compute))))
 			break;
 		for (int g = 0; g < c->G; g++)
 			if (!isnan(tmp[g]))

@@ -16,6 +16,9 @@
 #include "tu_plan.h"
 
 #include "config.h"
+#ifdef PT_HAVE_CUPTI
+#include <cupti.h>
+#endif
 #include "runner/cpu.h"
 #include "runner/cuda.h"
 #include "runner/runner.h"
@@ -247,21 +250,29 @@ static void test_kernels_inside_ops(void **state)
 	int kernels = 0, fb_second = 0, comm = 0;
 	while (pt_cursor_next(cur, &e) == 1) {
 		enum pt_stream_role role;
-		const char *name;
-		assert_int_equal(pt_trace_stream(t, e.rank, e.stream, &role, &name), 0);
-		if (e.ext == 0) { /* a message, outside every op */
-			if (e.op.kind == PT_OP_MEMCPY || strstr(pt_trace_string(t, e.name), "nccl")) {
-				assert_int_equal(role, PT_STREAM_COMM);
+		const char *name = "";
+		int known = pt_trace_stream(t, e.rank, e.stream, &role, &name) == 0;
+		if (e.ext == 0) { /* a message (outside every op), or the step's set-up */
+			int xfer = strstr(pt_trace_string(t, e.name), "nccl") != NULL;
+#ifdef PT_HAVE_CUPTI
+			xfer |= e.op.kind == PT_OP_MEMCPY && (e.op.payload == CUPTI_ACTIVITY_MEMCPY_KIND_DTOD ||
+							      e.op.payload == CUPTI_ACTIVITY_MEMCPY_KIND_PTOP);
+#endif
+			if (xfer) {
+				if (!known || role != PT_STREAM_COMM)
+					fail_msg("rank %d: a transfer on stream %u, not the comm stream", e.rank,
+						 e.stream);
 				comm++;
 			}
 			continue;
 		}
 		int rank = (int)(e.ext >> 32), step = (int)(e.ext & 0xffffffff) - 1;
 		assert_int_equal(rank, e.rank);
+		assert_true(known);
 		assert_int_equal(role, PT_STREAM_COMPUTE);
 		size_t k = base[rank] + (size_t)step;
 		if (e.start_ns < s0[k] - slack || e.end_ns > s1[k] + slack)
-			fail_msg("rank %d step %d: kernel %s [%lld, %lld] outside its op [%lld, %lld]", rank, step,
+			fail_msg("rank %d step %d: %s [%lld, %lld] outside its op [%lld, %lld]", rank, step,
 				 pt_trace_string(t, e.name), (long long)e.start_ns, (long long)e.end_ns,
 				 (long long)s0[k], (long long)s1[k]);
 		fb_second += p->rank[rank].ops[step].kind == PT_OP_FB && strstr(name, "FB backward") != NULL;
