@@ -73,12 +73,17 @@ int pt_cuda_check_run(pt_cuda *c, pt_cuda_check *out)
 			err = PT_ENOMEM;
 	if (!err)
 		err = pt_mlp_reference(&hm, c->o.seed, S, G, ref_loss, dw, dw + S, NULL, NULL);
+	/* every process prepared, or all stop here together */
+	err = pt_procs_agree(c->procs, err);
 	/* losses: each from the process that ran its last stage */
 	for (int g = 0; g < G && !err; g++)
 		if (!isnan(c->loss[g]))
 			losses[g] = c->loss[g], losses[G + g] = 1;
+	/* past the agreement every process makes the same collectives whatever
+	 * its own state, so a failure on one cannot leave the others waiting */
+	int prepared = !err, e2 = prepared ? pt_procs_sum(c->procs, losses, 2 * (size_t)(G ? G : 1)) : 0;
 	if (!err)
-		err = pt_procs_sum(c->procs, losses, 2 * (size_t)G);
+		err = e2;
 	for (int g = 0; g < G && !err; g++) {
 		double l = losses[G + g] > 0 ? losses[g] / losses[G + g] : NAN, r = ref_loss[g];
 		out->mbs++;
@@ -91,12 +96,16 @@ int pt_cuda_check_run(pt_cuda *c, pt_cuda_check *out)
 		}
 	}
 	out->worst = -1;
-	for (int s = 0; s < S && !err; s++)
-		for (int which = 1; which <= 2 && !err; which++) {
+	for (int s = 0; s < S && prepared; s++)
+		for (int which = 1; which <= 2; which++) {
 			memset(sum, 0, count * sizeof *sum);
-			if ((err = add_grads(c, s, which, sum, count, tmp)) ||
-			    (err = pt_procs_sum(c->procs, sum, count)))
-				break;
+			if (!err)
+				err = add_grads(c, s, which, sum, count, tmp);
+			e2 = pt_procs_sum(c->procs, sum, count);
+			if (!err)
+				err = e2;
+			if (err)
+				continue;
 			const void *ref = dw[(which - 1) * S + s];
 			for (size_t i = 0; i < count; i++)
 				ref64[i] = hm.dtype == PT_DTYPE_F64 ? ((const double *)ref)[i]

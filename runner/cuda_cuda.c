@@ -577,6 +577,8 @@ int pt_cuda_create(const pt_plan *plan, const pt_cuda_opts *o, const pt_gpu_map 
 		if (map->local[k])
 			err = rank_create(c, k, hostbuf);
 	free(hostbuf);
+	if (map->topo == PT_TOPO_MPI) /* every process reaches NCCL's bootstrap, or none does */
+		err = pt_procs_agree(procs, err);
 	if (!err)
 		err = !strcmp(pt_cuda_transport(map), "nccl") ? pt_xfer_nccl_init(c) : pt_xfer_copy_init(c);
 	if (!err) {
