@@ -83,6 +83,22 @@ void pt_gpu_map_free(pt_gpu_map *m);
  * returns the length snprintf would. */
 int pt_rank_db_name(const char *path, int rank, char *buf, size_t size);
 
+/* ------------------------------------------------------------- GEMM */
+
+/* A cuBLAS call's arguments (column-major): op(a) is m x k, op(b) k x n,
+ * C m x n with leading dimension ldc; trans* 1 = transpose. */
+typedef struct pt_colmajor_gemm {
+	int transa, transb, m, n, k;
+	const void *a;
+	int lda;
+	const void *b;
+	int ldb;
+} pt_colmajor_gemm;
+
+/* The cuBLAS call computing pt_gemm's row-major C (M x N, ldc) = op(A)
+ * op(B) (cpu.h says what ta, tb, lda, ldb mean): C's ldc stays. Pure. */
+pt_colmajor_gemm pt_gemm_colmajor(int ta, int tb, int M, int N, int K, const void *A, int lda, const void *B, int ldb);
+
 /* ----------------------------------------------------------- the backend */
 
 typedef struct pt_cuda_opts {

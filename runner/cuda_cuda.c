@@ -108,18 +108,19 @@ static size_t pad(size_t b)
 static int gemm(cublasHandle_t h, int dtype, int c32, int ta, int tb, int M, int N, int K, const void *A, int lda,
 		const void *B, int ldb, int acc, void *C, int ldc)
 {
-	cublasOperation_t oa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, ob = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	pt_colmajor_gemm g = pt_gemm_colmajor(ta, tb, M, N, K, A, lda, B, ldb);
+	cublasOperation_t oa = g.transa ? CUBLAS_OP_T : CUBLAS_OP_N, ob = g.transb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	if (dtype == PT_DTYPE_F64) {
 		double one = 1, beta = acc ? 1 : 0;
-		return BLAS(cublasGemmEx(h, oa, ob, N, M, K, &one, B, CUDA_R_64F, ldb, A, CUDA_R_64F, lda, &beta, C,
-					 CUDA_R_64F, ldc, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
+		return BLAS(cublasGemmEx(h, oa, ob, g.m, g.n, g.k, &one, g.a, CUDA_R_64F, g.lda, g.b, CUDA_R_64F, g.ldb,
+					 &beta, C, CUDA_R_64F, ldc, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
 	}
 	float one = 1, beta = acc ? 1.0f : 0.0f;
 	cudaDataType ab = dtype == PT_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
 	cudaDataType ct = dtype == PT_DTYPE_BF16 && !c32 ? CUDA_R_16BF : CUDA_R_32F;
 	cublasComputeType_t ctype = dtype == PT_DTYPE_F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
-	return BLAS(cublasGemmEx(h, oa, ob, N, M, K, &one, B, ab, ldb, A, ab, lda, &beta, C, ct, ldc, ctype,
-				 CUBLAS_GEMM_DEFAULT));
+	return BLAS(cublasGemmEx(h, oa, ob, g.m, g.n, g.k, &one, g.a, ab, g.lda, g.b, ab, g.ldb, &beta, C, ct, ldc,
+				 ctype, CUBLAS_GEMM_DEFAULT));
 }
 
 /* ---------------------------------------------------------- the table */

@@ -101,6 +101,61 @@ static void test_check_limits(void **state)
 	assert_int_equal(pt_dtype_parse("bf16"), PT_DTYPE_BF16);
 }
 
+/* cuBLAS's definition of GEMM (column-major, as its documentation gives it):
+ * C = op(a) op(b), op(x) = x or x^T, element (i, j) of a matrix at i + j ld. */
+static void colmajor_gemm(const pt_colmajor_gemm *g, double *C, int ldc)
+{
+	const double *a = g->a, *b = g->b;
+	for (int i = 0; i < g->m; i++)
+		for (int j = 0; j < g->n; j++) {
+			double s = 0;
+			for (int p = 0; p < g->k; p++) {
+				double x = g->transa ? a[p + i * g->lda] : a[i + p * g->lda];
+				double y = g->transb ? b[j + p * g->ldb] : b[p + j * g->ldb];
+				s += x * y;
+			}
+			C[i + j * ldc] = s;
+		}
+}
+
+/* The cuda backend's GEMM arguments, through cuBLAS's definition, give the
+ * cpu backend's row-major GEMM for every transposition, with padded
+ * strides, bit for bit (small integers: exact in any order). */
+static void test_gemm_colmajor(void **state)
+{
+	(void)state;
+	pt_gemm_init();
+	const int M = 5, N = 7, K = 3, pad = 2;
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+			double A[64], B[64], want[64], got[64];
+			for (int i = 0; i < 64; i++) {
+				A[i] = (i * 7) % 11 - 5;
+				B[i] = (i * 5) % 13 - 6;
+				want[i] = got[i] = 0;
+			}
+			pt_gemm_blocked(PT_DTYPE_F64, ta, tb, M, N, K, A, lda, B, ldb, 0, want, ldc);
+			pt_colmajor_gemm g = pt_gemm_colmajor(ta, tb, M, N, K, A, lda, B, ldb);
+			colmajor_gemm(&g, got, ldc);
+			for (int i = 0; i < M; i++)
+				for (int j = 0; j < N; j++)
+					if (got[i * ldc + j] != want[i * ldc + j])
+						fail_msg("ta=%d tb=%d: C[%d][%d] = %g, want %g", ta, tb, i, j,
+							 got[i * ldc + j], want[i * ldc + j]);
+		}
+}
+
+/* NVTX ranges with no tool attached (or no NVTX in the build): harmless. */
+static void test_nvtx_without_a_tool(void **state)
+{
+	(void)state;
+	pt_nvtx_push("F0:3");
+	pt_nvtx_push("F0:7|B1:3");
+	pt_nvtx_pop();
+	pt_nvtx_pop();
+}
+
 /* The reference the cuda check uses is the cpu check's: its losses equal,
  * bit for bit, what the cpu pipeline computes. */
 static void test_shared_reference(void **state)
@@ -294,10 +349,9 @@ static void test_kernels_inside_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_gpu_map),
-	    cmocka_unit_test(test_check_limits),
-	    cmocka_unit_test(test_rank_db_name),
-	    cmocka_unit_test(test_shared_reference),
+	    cmocka_unit_test(test_gpu_map),	  cmocka_unit_test(test_check_limits),
+	    cmocka_unit_test(test_rank_db_name),  cmocka_unit_test(test_shared_reference),
+	    cmocka_unit_test(test_gemm_colmajor), cmocka_unit_test(test_nvtx_without_a_tool),
 	};
 	int rc = cmocka_run_group_tests_name("cuda (no GPU needed)", tests, NULL, NULL);
 #ifdef PT_HAVE_CUDA
