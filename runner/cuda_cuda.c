@@ -303,6 +303,16 @@ static void poll_sends(pt_cuda *c, struct pt_cuda_rank *r)
 	}
 }
 
+/* CUPTI's runtime records name the calling thread: tie this step's rank
+ * thread (the executor starts new ones each step) to its rank. */
+static int bind_thread(pt_cuda *c, struct pt_cuda_rank *r)
+{
+	if (r->bound || !c->rec || !c->cupti)
+		return 0;
+	r->bound = 1;
+	return pt_cupti_bind_thread(c->cupti, r->rank);
+}
+
 static int op_begin(void *be, int rank, int step, const pt_op *op)
 {
 	pt_cuda *c = be;
@@ -310,6 +320,8 @@ static int op_begin(void *be, int rank, int step, const pt_op *op)
 	/* no flush of held-back NCCL messages here: a batch goes out whole
 	 * (xfer_nccl.c says why) */
 	int err = set_dev(c, rank);
+	if (!err)
+		err = bind_thread(c, r);
 	if (err)
 		return err;
 	poll_sends(c, r);
@@ -381,6 +393,7 @@ static int step_begin(void *be, const pt_rec *rec)
 		if (!c->map->local[k])
 			continue;
 		r->nsent = r->ngroup = 0;
+		r->bound = 0;
 		for (int i = 0; i < r->n; i++)
 			atomic_store(&r->issued[i], 0);
 		memset(r->msg, 0, (size_t)r->n * sizeof *r->msg);
@@ -430,6 +443,8 @@ static int post(void *be, pt_msg *m)
 	pt_cuda *c = be;
 	struct pt_cuda_rank *r = &c->rk[m->rank];
 	int err = set_dev(c, m->rank);
+	if (!err)
+		err = bind_thread(c, r);
 	r->msg[m->step] = m;
 	if (m->op->kind == PT_OP_SEND)
 		r->sent[r->nsent++] = m;

@@ -41,6 +41,7 @@ struct pt_cuda_rank {
 	cudaStream_t cur;		  /* the stream the op being issued runs on */
 	cublasHandle_t cur_blas;
 	int in_fb;
+	int bound; /* this step's thread is bound to the rank for CUPTI's runtime records */
 	/* transport, this step */
 	pt_msg **sent; /* sends posted and not yet done */
 	int nsent;
