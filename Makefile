@@ -70,13 +70,27 @@ APP_SRC := $(call sources,runner) $(call sources,importers) $(call sources,expor
 FEATURE_CFLAGS := $(sort $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_CFLAGS))))
 FEATURE_LIBS := $(foreach f,$(FEATURES),$(if $(have_$(f)),$(PT_$(shell echo $(f) | tr a-z A-Z)_LIBS)))
 
+# The cuda backend's own kernels (runner/*_cuda.cu), compiled by nvcc for
+# Turing, Ampere and Hopper, plus PTX for newer GPUs to JIT; -lstdc++ and
+# -lcudart come with the cuda feature's libs.
+CU_SRC := $(if $(have_cuda),$(wildcard runner/*_cuda.cu))
+NVCC_GENCODE ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+	-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS ?= -O2 -std=c++17
+
 LIBTRACE_OBJ := $(LIBTRACE_SRC:%.c=$(BUILD)/obj/%.o)
-APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/viewer_assets.o
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o) $(BUILD)/obj/viewer_assets.o
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(say) CC $<
 	$(Q)$(CC) $(PT_CFLAGS) $(FEATURE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(say) NVCC $<
+	$(Q)$(NVCC) $(NVCC_FLAGS) $(NVCC_GENCODE) -Xcompiler -fPIC,-Wall -Ilibtrace/include -I$(BUILD) -I. \
+		-MMD -MP -c $< -o $@
 
 -include $(LIBTRACE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(BUILD)/obj/cli/main.d
 

@@ -16,6 +16,9 @@ echo "== import of a large Kineto trace (issue 8)"
 echo "== cpu backend: GEMM peak, stage throughput, tracing overhead (issue 5)"
 "$BUILD/bench/bench_cpu"
 
+echo "== cuda backend: tracing overhead, comm overlap vs flush, bubble vs sim (issue 6)"
+"$BUILD/bench/bench_cuda"
+
 echo "== view: the HTML report and the terminal grid of a million events (issue 7)"
 "$BUILD/bench/bench_view" --keep "$BUILD/bench-view"
 if [ -x /usr/bin/chromium ] && [ -f tests/browser/node_modules/playwright-core/package.json ]; then

@@ -36,6 +36,7 @@ int pt_cupti_bind_thread(pt_cupti *c, int rank) { return (void)c, (void)rank, no
 int pt_cupti_push_op(int32_t rank, int32_t step) { return (void)rank, (void)step, PT_ENOTSUP; }
 int pt_cupti_pop_op(void) { return PT_ENOTSUP; }
 int pt_cupti_flush(pt_cupti *c, int forced) { return (void)c, (void)forced, PT_ENOTSUP; }
+void pt_cupti_skip_before(pt_cupti *c, int64_t mono_ns) { (void)c, (void)mono_ns; }
 int pt_cupti_stop(pt_cupti *c) { return (void)c, PT_ENOTSUP; }
 void pt_cupti_destroy(pt_cupti *c) { (void)c; }
 int pt_cupti_record(pt_cupti *c, const void *record) { return (void)c, (void)record, no_cupti(); }

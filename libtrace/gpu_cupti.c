@@ -16,6 +16,7 @@
  */
 #include <cupti.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,8 @@ struct pt_cupti {
 	} ext[EXT_SLOTS];
 	int started;
 	int buffers_out;
-	uint64_t kernels, copies, calls, no_timestamp, dropped;
+	_Atomic int64_t skip_before; /* raw CUPTI time: earlier activity is dropped */
+	uint64_t kernels, copies, calls, no_timestamp, dropped, skipped;
 };
 
 static pt_cupti *active; /* CUPTI's callbacks take no context pointer */
@@ -120,6 +122,10 @@ static int gpu_event(pt_cupti *c, int kind, uint32_t device, uint32_t stream, ui
 {
 	if (start == 0 && end == 0) {
 		c->no_timestamp++;
+		return 0;
+	}
+	if ((int64_t)end < atomic_load_explicit(&c->skip_before, memory_order_relaxed)) {
+		c->skipped++;
 		return 0;
 	}
 	*e = base_event(kind);
@@ -192,6 +198,10 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 		char name[128];
 		api_name(a->kind == CUPTI_ACTIVITY_KIND_DRIVER ? CUPTI_CB_DOMAIN_DRIVER_API : CUPTI_CB_DOMAIN_RUNTIME_API,
 			 api->cbid, name, sizeof name);
+		if ((int64_t)api->end < atomic_load_explicit(&c->skip_before, memory_order_relaxed)) {
+			c->skipped++;
+			return 0;
+		}
 		e = base_event(PT_OP_RUNTIME);
 		e.stream = api->threadId;
 		e.rank = rank_of_thread(c, api->threadId);
@@ -389,6 +399,11 @@ int pt_cupti_flush(pt_cupti *c, int forced)
 	return r == CUPTI_SUCCESS ? 0 : cupti_fail(r, "cuptiActivityFlushAll");
 }
 
+void pt_cupti_skip_before(pt_cupti *c, int64_t mono_ns)
+{
+	atomic_store_explicit(&c->skip_before, mono_ns, memory_order_relaxed);
+}
+
 int pt_cupti_stop(pt_cupti *c)
 {
 	int err = 0;
@@ -411,6 +426,8 @@ int pt_cupti_stop(pt_cupti *c)
 		err = pt_rec_meta_int(c->rec, "cupti.kernels", (int64_t)c->kernels);
 	if (!err)
 		err = pt_rec_meta_int(c->rec, "cupti.dropped", (int64_t)(c->no_timestamp + c->dropped));
+	if (!err && c->skipped)
+		err = pt_rec_meta_int(c->rec, "cupti.skipped", (int64_t)c->skipped);
 	return err;
 }
 

@@ -31,12 +31,15 @@ for d in "$CUDA_HOME/lib64" "$CUDA_HOME/lib" "$CUDA_HOME/extras/CUPTI/lib64"; do
 done
 
 # probe NAME FORCE_ON FORCE_OFF PACKAGE-HINT CFLAGS LIBS SOURCE
+# FORCE_OFF: 0, 1 (NO_<NAME>=1), or the reason it is off (another feature is).
 probe() {
 	name=$1 on=$2 off=$3 hint=$4 cflags=$5 libs=$6 src=$7
 	upper=$(echo "$name" | tr a-z A-Z)
 	ok=0
 	if [ "$off" = 1 ]; then
 		why="disabled with NO_$upper=1"
+	elif [ "$off" != 0 ]; then
+		why=$off
 	else
 		printf '%s\n' "$src" >"$BUILD/probe/$name.c"
 		# shellcheck disable=SC2086
@@ -67,15 +70,33 @@ probe() {
 	fi
 }
 
+# CUDA: the runtime, cuBLAS (the cuda backend's GEMMs, linked directly: the
+# backend is compiled only where the probe links it) and nvcc (its own
+# kernels, runner/*_cuda.cu). The C++ runtime is linked for nvcc's objects.
 PROBE_CC=$CC
-probe cuda "${CUDA:-0}" "${NO_CUDA:-0}" "CUDA toolkit at CUDA_HOME=$CUDA_HOME" \
-	"$cuda_inc" "$cuda_lib -lcudart" \
+NVCC=${NVCC:-$CUDA_HOME/bin/nvcc}
+cuda_off=${NO_CUDA:-0}
+if [ "$cuda_off" != 1 ] && ! [ -x "$NVCC" ]; then
+	if [ "${CUDA:-0}" = 1 ]; then
+		echo "configure: CUDA=1 was asked for, but there is no nvcc at $NVCC" >&2
+		exit 1
+	fi
+	cuda_off="not found (no nvcc at $NVCC; the cuda backend needs it)"
+fi
+probe cuda "${CUDA:-0}" "$cuda_off" "CUDA toolkit with cuBLAS at CUDA_HOME=$CUDA_HOME" \
+	"$cuda_inc" "$cuda_lib -lcublas -lcudart -lstdc++" \
 	'#include <cuda_runtime.h>
-int main(void) { int n = 0; return cudaGetDeviceCount(&n) == cudaSuccess ? 0 : 1; }'
+#include <cublas_v2.h>
+int main(void) { int n = 0; cublasHandle_t h; if (n) cublasCreate(&h);
+return cudaGetDeviceCount(&n) == cudaSuccess ? 0 : 1; }'
+echo "NVCC := $NVCC" >>"$mk"
 
 cupti_off=${NO_CUPTI:-0}
 nccl_off=${NO_NCCL:-0}
-if ! grep -q 'PT_HAVE_CUDA := 1' "$mk"; then cupti_off=1; nccl_off=1; fi
+if ! grep -q 'PT_HAVE_CUDA := 1' "$mk"; then
+	[ "$cupti_off" = 1 ] || cupti_off="off because cuda is off"
+	[ "$nccl_off" = 1 ] || nccl_off="off because cuda is off"
+fi
 probe cupti "${CUPTI:-0}" "$cupti_off" "CUPTI from the CUDA toolkit" \
 	"$cuda_inc" "$cuda_lib -lcupti" \
 	'#include <cupti.h>

@@ -45,11 +45,17 @@ struct run_args {
 	int hidden, seq, mb_size, dtype;
 	uint64_t seed;
 	int warmup, check, fault;
+	/* cuda backend (run_cuda.c) */
+	int gpus; /* --gpus, 0 when not given */
 };
 
 /* `pipetrace run --backend cpu`: plan, run, check, record; prints the
  * summary and returns the exit status. */
 int run_cpu(struct run_args *a);
+
+/* `pipetrace run --backend cuda` (run_cuda.c; cuda.c in a build without
+ * CUDA, which says so and returns 2). */
+int run_cuda(struct run_args *a);
 
 /* Handle one getopt result if it is a plan option: 1 handled, 0 not ours,
  * -1 bad value (message printed). */

@@ -1,7 +1,8 @@
 /*
  * runner/cmd_run.c — `pipetrace run`: build and validate a plan, execute it
  * on a backend, and record it into a trace database. The sim backend is the
- * embedded default and runs here; the cpu backend's run is run_cpu.c's.
+ * embedded default and runs here; the cpu backend's run is run_cpu.c's, the
+ * cuda backend's run_cuda.c's (cuda.c says why not in a build without it).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "config.h"
 #include "cmd.h"
 #include "cpu.h"
 #include "exec.h"
@@ -21,7 +23,8 @@ static void help(void)
 	       "trace database (SQLite), for `pipetrace stats`, `export` and `view`.\n\n"
 	       "Options:\n" PLAN_HELP
 	       "  -b, --backend NAME      sim (default): discrete-event simulation in virtual time;\n"
-	       "                          cpu: real execution on threads of this machine, one per rank\n"
+	       "                          cpu: real execution on threads of this machine, one per rank;\n"
+	       "                          cuda: on GPUs (cuBLAS, NCCL), recorded with CUDA events, CUPTI, NVTX\n"
 	       "  -o, --output FILE       the trace database to write (default trace.db)\n"
 	       "  -f, --force             replace FILE if it exists\n"
 	       "      --comm MODE         flush (default): post each batch before the next compute op\n"
@@ -31,22 +34,28 @@ static void help(void)
 	       "  -h, --help              this help\n"
 	       "sim backend:\n"
 	       COST_HELP
-	       "cpu backend (each stage Linear(h->4h) -> GELU -> Linear(4h->h), MSE loss; messages are\n"
-	       "mb-size x seq x hidden values):\n"
+	       "cpu and cuda backends (each stage Linear(h->4h) -> GELU -> Linear(4h->h), MSE loss;\n"
+	       "messages are mb-size x seq x hidden values):\n"
 	       "      --hidden H          hidden size (default 256)\n"
 	       "      --seq T             sequence length (default 64)\n"
 	       "      --mb-size B         sequences per microbatch (default 2)\n"
-	       "      --dtype fp32|fp64   precision (default fp32)\n"
+	       "      --dtype fp32|fp64|bf16   precision (default fp32; bf16 on cuda only)\n"
 	       "      --seed S            weights and data (default 233)\n"
 	       "      --warmup K          unrecorded steps before the recorded one (default 1)\n"
 	       "      --no-check          skip the check against a sequential reference (by default\n"
 	       "                          losses must be bitwise equal, gradients within 1e-13)\n"
 	       "      --fault KIND        for pipetrace's own tests: plant a bug the check must catch\n"
 	       "                          (skip-w: drop one W's gradients; swap-mb: swap two inputs)\n"
+	       "cuda backend (the cpu check's reference, with a tolerance fitted to the dtype):\n"
+	       "      --gpus N            GPUs this process drives, ranks spread over them in blocks\n"
+	       "                          (default: one per rank, at most the visible ones; 1: every\n"
+	       "                          rank shares one GPU). Under mpirun: one process per rank,\n"
+	       "                          each on its node's next GPU, -o FILE.db gives FILE.rank<N>.db\n"
 	       "\n"
-	       "Exit status: 0 recorded, 1 failure (cpu: also a failed check, the trace then kept with\n"
-	       "meta cpu.check = failed), 2 bad parameters or input (cpu: also a run that would not fit\n"
-	       "in memory). Nothing is left at FILE unless the whole run was recorded.\n");
+	       "Exit status: 0 recorded, 1 failure (cpu, cuda: also a failed check, the trace then kept\n"
+	       "with meta cpu.check / cuda.check = failed), 2 bad parameters or input (cpu: also a run\n"
+	       "that would not fit in memory; cuda: also no device, or a build without CUDA). Nothing is\n"
+	       "left at FILE unless the whole run was recorded.\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -65,12 +74,14 @@ int cmd_run(int argc, char **argv)
 						 {"warmup", required_argument, NULL, 3006},
 						 {"no-check", no_argument, NULL, 3007},
 						 {"fault", required_argument, NULL, 3008},
+						 {"gpus", required_argument, NULL, 3009},
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	struct plan_opts po = {0};
 	const char *backend = "sim", *output = "trace.db";
 	int force = 0, quiet = 0, comm = PT_COMM_FLUSH, bytes_given = 0, c, sim_only = 0, cpu_only = 0;
+	int cuda_only = 0, gpus = 0;
 	pt_cost cost;
 	struct cost_opts cost_o;
 	memset(&cost_o, 0, sizeof cost_o);
@@ -111,7 +122,7 @@ int cmd_run(int argc, char **argv)
 		}
 		case 3004:
 			if ((co.dtype = pt_dtype_parse(optarg)) < 0)
-				return cli_usage("run", "--dtype must be fp32 or fp64, not '%s'", optarg);
+				return cli_usage("run", "--dtype must be fp32, fp64 or bf16, not '%s'", optarg);
 			cpu_only = 1;
 			break;
 		case 3005: {
@@ -139,22 +150,41 @@ int cmd_run(int argc, char **argv)
 				return cli_usage("run", "--fault must be skip-w or swap-mb, not '%s'", optarg);
 			cpu_only = 1;
 			break;
+		case 3009:
+			if (cli_parse_int("--gpus", optarg, 1, 1024, &v))
+				return CLI_USAGE;
+			gpus = (int)v;
+			cuda_only = 1;
+			break;
 		case 'h': help(); return CLI_OK;
 		default: return cli_usage("run", "unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage("run", "unexpected argument '%s'", argv[optind]);
-	int is_cpu = !strcmp(backend, "cpu");
+	int is_cuda = !strcmp(backend, "cuda");
+	int is_cpu = !strcmp(backend, "cpu") || is_cuda; /* the cuda backend takes the cpu's options */
 	if (!is_cpu && strcmp(backend, "sim") != 0)
-		return cli_usage("run", "unknown backend '%s' (this build has: sim, cpu)", backend);
+		return cli_usage("run", "unknown backend '%s' (this build has: %s)", backend,
+#ifdef PT_HAVE_CUDA
+				 "sim, cpu, cuda"
+#else
+				 "sim, cpu; cuda is not compiled in"
+#endif
+		);
 	if (is_cpu && (sim_only || po.bytes))
-		return cli_usage("run", "--cost, --link, --cost-from and --activation-bytes are the sim's; the cpu backend "
-					"measures its costs, and its messages are mb-size x seq x hidden values");
+		return cli_usage("run", "--cost, --link, --cost-from and --activation-bytes are the sim's; the %s backend "
+					"measures its costs, and its messages are mb-size x seq x hidden values",
+				 backend);
 	if (!is_cpu && cpu_only)
 		return cli_usage("run", "--hidden, --seq, --mb-size, --dtype, --seed, --warmup, --no-check and "
-					"--fault need --backend cpu");
-	int rc = cli_check_output("run", output, force);
+					"--fault need --backend cpu or cuda");
+	if (!is_cuda && cuda_only)
+		return cli_usage("run", "--gpus needs --backend cuda");
+	if (!is_cuda && co.dtype == PT_DTYPE_BF16)
+		return cli_usage("run", "--dtype bf16 needs --backend cuda (the cpu backend computes in fp32 or fp64)");
+	/* the cuda backend checks its own file name (per process under mpirun) */
+	int rc = is_cuda ? 0 : cli_check_output("run", output, force);
 	if (rc)
 		return rc;
 	if (is_cpu) {
@@ -169,7 +199,8 @@ int cmd_run(int argc, char **argv)
 		ra.mb_size = co.mb_size;
 		ra.dtype = co.dtype;
 		ra.seed = co.seed;
-		return run_cpu(&ra);
+		ra.gpus = gpus;
+		return is_cuda ? run_cuda(&ra) : run_cpu(&ra);
 	}
 
 	pt_plan *plan = NULL;

@@ -16,9 +16,10 @@
 
 #include "exec.h"
 
-enum pt_dtype { PT_DTYPE_F32 = 0, PT_DTYPE_F64 = 1 };
+/* bf16 is the cuda backend's only (the cpu backend refuses it). */
+enum pt_dtype { PT_DTYPE_F32 = 0, PT_DTYPE_F64 = 1, PT_DTYPE_BF16 = 2 };
 
-/* "fp32" / "fp64", and back (-1 when neither). */
+/* "fp32" / "fp64" / "bf16", and back (-1 when none). */
 const char *pt_dtype_name(int dtype);
 int pt_dtype_parse(const char *name);
 
@@ -158,6 +159,22 @@ typedef struct pt_cpu_check {
  */
 int pt_cpu_check_run(pt_cpu *c, void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
 		     pt_cpu_check *out);
+
+/*
+ * The sequential reference both backends' checks compare with (cpu_check.c):
+ * the model of nstages stages under (m, seed) run unpartitioned, microbatch
+ * after microbatch in global order (forward through every stage, loss, full
+ * backward, gradients accumulated) on G global microbatches, with mlp.c's
+ * functions. Fills loss[G] and accumulates into the caller's zeroed dw1[s],
+ * dw2[s] (m->dtype, 4h x h and h x 4h). progress may be NULL. PT_ENOMEM.
+ */
+int pt_mlp_reference(const pt_mlp *m, uint64_t seed, int nstages, int G, double *loss, void *const *dw1,
+		     void *const *dw2, void (*progress)(void *ctx, size_t done, size_t total), void *ctx);
+
+/* Σ(x-y)²/Σ(x²+y²) in double (= 1 - 2Σxy/Σ(x²+y²)) of count values: x the
+ * sum of ncopy arrays (a DualPipe stage's copies), y the reference; both in
+ * m->dtype. 1 when only x is nonzero, NaN propagates. */
+double pt_grad_error(const pt_mlp *m, const void *const *copies, int ncopy, const void *ref, size_t count);
 
 /* Write the run's cpu.* meta keys (sizes, dtype, seed, GEMM, flops). */
 int pt_cpu_meta(const pt_cpu *c, pt_rec *rec);

@@ -19,6 +19,13 @@
  * no communication inside it to hide (its messages are in the batches around
  * it), so interleaving sub-blocks would only change cache behaviour.
  * Nothing here knows what a stage computes or how bytes travel.
+ *
+ * A device backend (cuda) only queues work from the rank threads; its
+ * op_begin/op_end hooks bracket each op's issue, and the intervals that
+ * matter (when the device ran the op, when the bytes moved) are known only
+ * once the device has finished, so they are recorded after the step, from
+ * the backend (device_results). A process may run only some of the ranks
+ * (one process per GPU under mpirun): the others get no thread.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -64,6 +71,8 @@ struct pt_exec {
 	const pt_exec_ops *ops;
 	void *be;
 	int maxmb;
+	uint8_t *local; /* [ranks] this process runs the rank */
+	int device;	/* ops->op_time: device intervals, recorded after the step */
 	struct xrank *rk;
 	/* one step */
 	const pt_exec_step_opts *o;
@@ -379,7 +388,7 @@ static int post(struct xrank *xr, size_t j)
 	atomic_store_explicit(&m->done, 0, memory_order_relaxed);
 	if (send)
 		atomic_fetch_add_explicit(&s->sends, 1, memory_order_relaxed);
-	m->posted = pt_exec_now(x->o->rec);
+	m->posted = x->device ? mono_ns() : pt_exec_now(x->o->rec);
 	xr->posted[j] = 1;
 	if ((err = x->ops->post(x->be, m)))
 		return err;
@@ -439,6 +448,15 @@ static int run_rank(struct xrank *xr, pt_tbuf *tb)
 				err = wait_msg(xr, (size_t)xr->need[i * 2 + k]);
 		if (err)
 			break;
+		if (x->device) {
+			err = x->ops->op_begin ? x->ops->op_begin(x->be, xr->r, (int)i, o) : 0;
+			if (!err)
+				err = compute(xr, o);
+			if (!err && x->ops->op_end)
+				err = x->ops->op_end(x->be, xr->r, (int)i, o);
+			atomic_fetch_add_explicit(&x->done_ops, 1, memory_order_relaxed);
+			continue;
+		}
 		int64_t t0 = pt_exec_now(rec);
 		if (tb)
 			pt_begin(tb, xr->r, PT_STREAM_MAIN, (int32_t)i, o);
@@ -456,7 +474,7 @@ static int run_rank(struct xrank *xr, pt_tbuf *tb)
 			else
 				err = wait_msg(xr, j);
 		}
-	for (size_t j = 0; tb && j < rp->n && !err; j++) {
+	for (size_t j = 0; tb && !x->device && j < rp->n && !err; j++) {
 		if (!pt_kind_is_comm(rp->ops[j].kind))
 			continue;
 		const pt_msg *m = &xr->msg[j];
@@ -481,7 +499,7 @@ static void *rank_main(void *arg)
 	struct pt_exec *x = xr->x;
 	pt_tbuf *tb = NULL;
 	int err = 0;
-	if (x->o->rec && !(tb = pt_rec_thread(x->o->rec)))
+	if (x->o->rec && !x->device && !(tb = pt_rec_thread(x->o->rec)))
 		err = PT_ENOMEM;
 	pthread_mutex_lock(&x->mu);
 	x->ready++;
@@ -526,6 +544,8 @@ static int medians(struct pt_exec *x, double ns_per_tick, pt_cost *out)
 		size_t n = 0;
 		for (int r = 0; r < x->plan->ranks; r++) {
 			const struct xrank *xr = &x->rk[r];
+			if (!x->local[r])
+				continue;
 			for (size_t i = 0; i < xr->rp->n; i++)
 				if (xr->rp->ops[i].kind == kinds[k])
 					v[n++] = xr->dur[i];
@@ -556,6 +576,63 @@ static void reset_rank(struct xrank *xr)
 	xr->w_seen = 0;
 }
 
+/* A device backend's step: every interval from the backend, in
+ * CLOCK_MONOTONIC ns, recorded now on the calling thread. */
+static int device_results(struct pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
+{
+	const pt_plan *p = x->plan;
+	pt_tbuf *tb = o->rec ? pt_rec_thread(o->rec) : NULL;
+	if (o->rec && !tb)
+		return PT_ENOMEM;
+	const int64_t origin = o->rec ? pt_rec_origin(o->rec) : 0;
+	int64_t first = INT64_MAX, last = INT64_MIN;
+	for (int r = 0; r < p->ranks; r++) {
+		struct xrank *xr = &x->rk[r];
+		if (!x->local[r])
+			continue;
+		res->slots += xr->nall;
+		res->slots_grown += xr->grown;
+		for (size_t i = 0; i < xr->rp->n; i++) {
+			const pt_op *op = &xr->rp->ops[i];
+			pt_event ev;
+			memset(&ev, 0, sizeof ev);
+			ev.rank = r;
+			ev.step = (int32_t)i;
+			ev.device = -1;
+			ev.op = *op;
+			if (pt_kind_is_comm(op->kind)) {
+				const pt_msg *m = &xr->msg[i];
+				ev.stream = PT_STREAM_P2P;
+				ev.posted_ns = m->posted - origin;
+				ev.start_ns = m->start - origin;
+				ev.end_ns = m->end - origin;
+			} else {
+				int64_t s = 0, e = 0;
+				int err = x->ops->op_time(x->be, r, (int)i, &s, &e);
+				if (err)
+					return err;
+				xr->dur[i] = e - s;
+				ev.stream = PT_STREAM_MAIN;
+				ev.posted_ns = ev.start_ns = s - origin;
+				ev.end_ns = e - origin;
+			}
+			if (ev.start_ns + origin < first)
+				first = ev.start_ns + origin;
+			if (ev.end_ns + origin > last)
+				last = ev.end_ns + origin;
+			if (tb)
+				pt_emit(tb, &ev);
+		}
+	}
+	res->step_ns = last > first ? last - first : 0;
+	res->cpu_ns = 0;
+	size_t total = pt_plan_count(p, 0);
+	if (o->progress)
+		o->progress(o->progress_ctx, total, total);
+	res->events = o->rec ? pt_plan_count(p, 0) + pt_plan_count(p, 1) : 0;
+	return medians(x, 1.0, &res->median);
+}
+
 int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 {
 	const pt_plan *p = x->plan;
@@ -571,6 +648,8 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 	for (int r = 0; r < P; r++)
 		reset_rank(&x->rk[r]);
 	for (int r = 0; r < P && o->rec && !err; r++) {
+		if (!x->local[r])
+			continue;
 		err = pt_rec_stream(o->rec, r, PT_STREAM_MAIN, PT_STREAM_COMPUTE, "compute");
 		if (!err)
 			err = pt_rec_stream(o->rec, r, PT_STREAM_P2P, PT_STREAM_COMM, "p2p");
@@ -579,9 +658,17 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 		return err;
 	if ((err = x->ops->step_begin(x->be, o->rec)))
 		return err;
-	for (; started < P; started++) {
-		if (pthread_create(&x->rk[started].th, NULL, rank_main, &x->rk[started]) != 0) {
-			err = pt_logerr(PT_ENOMEM, "cannot start the thread of rank %d", started);
+	int *run = malloc((size_t)P * sizeof *run), nrun = 0;
+	if (!run) {
+		x->ops->step_end(x->be);
+		return PT_ENOMEM;
+	}
+	for (int r = 0; r < P; r++)
+		if (x->local[r])
+			run[nrun++] = r;
+	for (; started < nrun; started++) {
+		if (pthread_create(&x->rk[run[started]].th, NULL, rank_main, &x->rk[run[started]]) != 0) {
+			err = pt_logerr(PT_ENOMEM, "cannot start the thread of rank %d", run[started]);
 			fail(x, err);
 			break;
 		}
@@ -611,14 +698,19 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 	}
 	pthread_mutex_unlock(&x->mu);
 	for (int r = 0; r < started; r++)
-		pthread_join(x->rk[r].th, NULL);
+		pthread_join(x->rk[run[r]].th, NULL);
+	free(run);
 	x->ops->step_end(x->be);
 	if (!err)
 		err = x->err;
 	if (err)
 		return err;
 	int64_t end = t0, t1_tick = pt_exec_now(o->rec), t1 = mono_ns();
+	if (x->device)
+		return device_results(x, o, res);
 	for (int r = 0; r < P; r++) {
+		if (!x->local[r])
+			continue;
 		if (x->rk[r].end_mono > end)
 			end = x->rk[r].end_mono;
 		res->slots += x->rk[r].nall;
@@ -639,6 +731,12 @@ int pt_exec_step(pt_exec *x, const pt_exec_step_opts *o, pt_exec_result *res)
 
 int pt_exec_create(const pt_plan *plan, const pt_exec_ops *ops, void *be, pt_exec **out)
 {
+	return pt_exec_create_local(plan, ops, be, NULL, out);
+}
+
+int pt_exec_create_local(const pt_plan *plan, const pt_exec_ops *ops, void *be, const uint8_t *local,
+			 pt_exec **out)
+{
 	*out = NULL;
 	pt_exec *x = calloc(1, sizeof *x);
 	if (!x)
@@ -646,6 +744,13 @@ int pt_exec_create(const pt_plan *plan, const pt_exec_ops *ops, void *be, pt_exe
 	x->plan = plan;
 	x->ops = ops;
 	x->be = be;
+	x->device = ops->op_time != NULL;
+	if (!(x->local = malloc(plan->ranks > 0 ? (size_t)plan->ranks : 1))) {
+		free(x);
+		return PT_ENOMEM;
+	}
+	for (int r = 0; r < plan->ranks; r++)
+		x->local[r] = local ? local[r] != 0 : 1;
 	x->maxmb = maxmb(plan) > 0 ? maxmb(plan) : 1;
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_cond_init(&x->cv, NULL);
@@ -678,6 +783,8 @@ int pt_exec_create(const pt_plan *plan, const pt_exec_ops *ops, void *be, pt_exe
 		}
 		if ((err = pt_plan_inputs(plan, r, xr->need)))
 			break;
+		if (!x->local[r])
+			continue; /* another process runs it: no pool */
 		int peak = walk_peak(plan, r, xr->nsend);
 		if (peak < 0) {
 			err = peak;
@@ -721,6 +828,7 @@ void pt_exec_destroy(pt_exec *x)
 		free(xr->wq);
 	}
 	free(x->rk);
+	free(x->local);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
 	pthread_cond_destroy(&x->gate);

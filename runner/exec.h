@@ -90,6 +90,21 @@ typedef struct pt_exec_ops {
 	/* Make every wait, now and until the next step_begin, return
 	 * nonzero: a rank failed and the others must not wait for it. */
 	void (*abort)(void *be);
+
+	/* Optional, for a backend whose compute runs asynchronously on a device
+	 * (cuda); NULL for none. op_begin / op_end bracket the issue of compute
+	 * op `step` on the rank's thread: the backend marks the op's device-side
+	 * interval there and tags what it launches. */
+	int (*op_begin)(void *be, int rank, int step, const pt_op *op);
+	int (*op_end)(void *be, int rank, int step, const pt_op *op);
+	/* With op_time set, the executor records nothing while the step runs
+	 * (the issuing thread's clock says when work was queued, not when it
+	 * ran): after step_end, which has waited for the device, op_time gives
+	 * each compute op's device interval, and the transport has filled every
+	 * message's start and end, all in CLOCK_MONOTONIC ns (messages' posted
+	 * too, which the executor then stamps in ns). The executor records and
+	 * times the ops from those. */
+	int (*op_time)(void *be, int rank, int step, int64_t *start_ns, int64_t *end_ns);
 } pt_exec_ops;
 
 /* Planted bugs, for pipetrace's own tests of the numerical check only. */
@@ -132,6 +147,12 @@ int64_t pt_exec_now(const pt_rec *rec);
  * outlive the executor. PT_ENOMEM or a backend's code.
  */
 int pt_exec_create(const pt_plan *plan, const pt_exec_ops *ops, void *be, pt_exec **out);
+
+/* The same for a process that runs only some of the plan's ranks (one
+ * process per GPU under mpirun): local[r] nonzero for those; the other
+ * ranks get no thread, no pool and no events. local is copied; NULL: all. */
+int pt_exec_create_local(const pt_plan *plan, const pt_exec_ops *ops, void *be, const uint8_t *local,
+			 pt_exec **out);
 
 /* Slots per rank pt_exec_create allocates for plan (its peak of live
  * (chunk, microbatch) pairs, plus receives posted early); for memory

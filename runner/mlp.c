@@ -14,7 +14,10 @@
 
 #include "cpu.h"
 
-const char *pt_dtype_name(int dtype) { return dtype == PT_DTYPE_F64 ? "fp64" : "fp32"; }
+const char *pt_dtype_name(int dtype)
+{
+	return dtype == PT_DTYPE_F64 ? "fp64" : dtype == PT_DTYPE_BF16 ? "bf16" : "fp32";
+}
 
 int pt_dtype_parse(const char *name)
 {
@@ -22,6 +25,8 @@ int pt_dtype_parse(const char *name)
 		return PT_DTYPE_F32;
 	if (!strcmp(name, "fp64") || !strcmp(name, "float64"))
 		return PT_DTYPE_F64;
+	if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16"))
+		return PT_DTYPE_BF16;
 	return -1;
 }
 

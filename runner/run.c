@@ -46,10 +46,12 @@ int pt_run_begin(pt_rec *rec, const pt_plan *p, const pt_run_info *info)
 	META("link.bandwidth_Bps", buf);
 	META_INT("activation_bytes", info->bytes);
 	for (int r = 0; r < p->ranks && !err; r++) {
+		if (info->local && !info->local[r])
+			continue; /* another process's trace holds it */
 		pt_rank_info ri;
 		memset(&ri, 0, sizeof ri);
 		ri.rank = r;
-		ri.device = -1;
+		ri.device = info->device ? info->device[r] : -1;
 		ri.nchunks = p->chunks;
 		int peak;
 		pt_theory(p, info->cost, r, &ri.theory_bubble_ns, &peak, &formula);

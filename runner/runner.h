@@ -286,6 +286,8 @@ typedef struct pt_run_info {
 	const pt_cost *cost;
 	int64_t bytes;
 	const char *plan_source; /* "generated" or the CSV path */
+	const uint8_t *local;	 /* the ranks this trace holds (one process's under mpirun); NULL: all */
+	const int *device;	 /* [ranks] GPU of each rank; NULL: none (-1) */
 } pt_run_info;
 
 /* Write the plan, its layout, the ranks (with theory) and the run's

@@ -11,13 +11,30 @@ else
 fi
 expect_out '-cuda: disabled with NO_CUDA=1' "--version says what was left out" "$B/pipetrace" --version
 expect_out 'makespan 66.000 ms' "... and that build runs" "$B/pipetrace" run -s dualpipe -p 8 -n 20 -o "$T/x.db"
-B2="$T/nocupti"
-if make -s BUILD="$B2" NO_CUPTI=1 "$B2/pipetrace" >"$OUT" 2>"$ERR"; then
-	ok "builds with CUDA but without CUPTI (the collector's fallback)"
+expect_err 2 "built without CUDA, so --backend cuda is not compiled in" "... and says the cuda backend is not in it" \
+	"$B/pipetrace" run -b cuda -s 1f1b -p 2 -n 2 -o "$T/nocuda.db"
+B1="$T/nocuda"
+if make -s BUILD="$B1" NO_CUDA=1 "$B1/pipetrace" >"$OUT" 2>"$ERR"; then
+	ok "builds with NO_CUDA=1 alone"
+	expect_out '-cupti: off because cuda is off' "... and says CUPTI is off because CUDA is" "$B1/pipetrace" --version
+	expect_out '-nccl: off because cuda is off' "... and NCCL likewise" "$B1/pipetrace" --version
 else
-	notok "builds with CUDA but without CUPTI (the collector's fallback)"
+	notok "builds with NO_CUDA=1 alone"
 fi
-expect_out '-cupti: disabled with NO_CUPTI=1' "... and says so" "$B2/pipetrace" --version
+B2="$T/nocupti"
+if [ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
+	skip "builds with CUDA but without CUPTI, NCCL and MPI (the fallbacks)" "no CUDA toolkit with nvcc here"
+elif make -s BUILD="$B2" NO_CUPTI=1 NO_NCCL=1 NO_MPI=1 "$B2/pipetrace" >"$OUT" 2>"$ERR"; then
+	ok "builds with CUDA but without CUPTI, NCCL and MPI (the fallbacks)"
+	expect_out '-cupti: disabled with NO_CUPTI=1' "... and says so" "$B2/pipetrace" --version
+	expect_out '-nccl: disabled with NO_NCCL=1' "... for NCCL too" "$B2/pipetrace" --version
+	expect_out '-mpi: disabled with NO_MPI=1' "... and MPI" "$B2/pipetrace" --version
+	expect_err 2 "launched by mpirun as one of 2 processes, but this pipetrace was built without MPI" \
+		"a build without MPI refuses to run as one of mpirun's processes" \
+		env OMPI_COMM_WORLD_SIZE=2 "$B2/pipetrace" run -b cuda -s 1f1b -p 2 -n 2 -o "$T/mpi.db"
+else
+	notok "builds with CUDA but without CUPTI, NCCL and MPI (the fallbacks)"
+fi
 
 run make -s BUILD="$PT_ROOT/build" PREFIX="$T/prefix" install
 if [ "$RC" -eq 0 ] && [ -x "$T/prefix/bin/pipetrace" ] && [ -f "$T/prefix/lib/libpipetrace.a" ] &&

@@ -69,9 +69,11 @@ check "... before writing anything" test ! -e "$T/big.db"
 expect_err 2 "the sim's; the cpu backend measures its costs" "--cost with the cpu backend" \
 	$P run -b cpu -s 1f1b -p 2 -n 2 --cost F=1ms -o "$T/bad1.db"
 expect_err 2 "need --backend cpu" "--hidden with the sim backend" $P run -s 1f1b -p 2 -n 2 --hidden 64 -o "$T/bad2.db"
-expect_err 2 "--dtype must be fp32 or fp64, not 'bf16'" "an unknown dtype" \
+expect_err 2 "--dtype must be fp32, fp64 or bf16, not 'fp16'" "an unknown dtype" \
+	$P run -b cpu -s 1f1b -p 2 -n 2 --dtype fp16 -o "$T/bad3.db"
+expect_err 2 "--dtype bf16 needs --backend cuda" "bf16 is the cuda backend's" \
 	$P run -b cpu -s 1f1b -p 2 -n 2 --dtype bf16 -o "$T/bad3.db"
-expect_err 2 "unknown backend 'gpu' \(this build has: sim, cpu\)" "an unknown backend" \
+expect_err 2 "unknown backend 'gpu' \(this build has: sim, cpu" "an unknown backend" \
 	$P run -b gpu -s 1f1b -p 2 -n 2 -o "$T/bad4.db"
 expect_err 2 "dualpipe needs an even number of ranks" "an impossible plan on the cpu backend" \
 	$P run -b cpu -s dualpipe -p 3 -n 8 -o "$T/bad5.db"

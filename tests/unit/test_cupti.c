@@ -5,7 +5,9 @@
  * memsets, syncs and runtime calls land on the right rank and stream, a
  * kernel inherits the op id of the call that launched it (external
  * correlation, resolved when the trace closes, whatever the record order),
- * records without timestamps are counted, not invented.
+ * records without timestamps are counted, not invented; and a cuda backend
+ * run's records (an FB's kernels on two streams tied to its op, NCCL on the
+ * comm stream, warm-up activity dropped).
  */
 #include "testutil.h"
 
@@ -162,9 +164,118 @@ static void test_records_to_rows(void **state)
 	pt_trace_close(t);
 }
 
+static void kernel(pt_cupti *c, uint32_t stream, uint32_t corr, uint64_t start, uint64_t end, const char *name)
+{
+	CUpti_ActivityKernel10 k;
+	memset(&k, 0, sizeof k);
+	k.kind = CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
+	k.start = start;
+	k.end = end;
+	k.deviceId = 0;
+	k.contextId = 1;
+	k.streamId = stream;
+	k.correlationId = corr;
+	k.name = name;
+	assert_int_equal(pt_cupti_record(c, &k), 0);
+}
+
+static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
+{
+	if (ext) {
+		CUpti_ActivityExternalCorrelation x;
+		memset(&x, 0, sizeof x);
+		x.kind = CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION;
+		x.externalKind = CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0;
+		x.externalId = (uint64_t)ext;
+		x.correlationId = corr;
+		assert_int_equal(pt_cupti_record(c, &x), 0);
+	}
+	CUpti_ActivityAPI api;
+	memset(&api, 0, sizeof api);
+	api.kind = CUPTI_ACTIVITY_KIND_RUNTIME;
+	api.cbid = CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000;
+	api.start = start;
+	api.end = start + 10;
+	api.threadId = tid;
+	api.correlationId = corr;
+	assert_int_equal(pt_cupti_record(c, &api), 0);
+}
+
+/* What the cuda backend's run leaves in CUPTI's buffers: an FB op whose
+ * forward kernels run on the compute stream and backward kernels on the
+ * second stream, all tied to the op; an NCCL kernel on the comm stream
+ * launched outside any op (a message); and warm-up activity before the
+ * recorded step, dropped and counted (pt_cupti_skip_before). */
+static void test_cuda_run_records(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "cupti-run.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_cupti *c;
+	assert_int_equal(pt_cupti_create(rec, &c), 0);
+	/* rank 1: compute 13, fb 14, comm 15 */
+	for (uint32_t s = 13; s <= 15; s++)
+		assert_int_equal(pt_cupti_map_stream(c, 0, s, 1), 0);
+	pt_cupti_skip_before(c, 1000);
+	/* warm-up: ended before the step */
+	launch(c, 1, pt_ext_id(1, 4), 100, 77);
+	kernel(c, 13, 1, 200, 900, "warmup_gemm");
+	/* FB at step 4 of rank 1 */
+	const int64_t fb = pt_ext_id(1, 4);
+	launch(c, 10, fb, 1100, 77);
+	launch(c, 11, fb, 1120, 77);
+	launch(c, 12, fb, 1140, 77);
+	kernel(c, 13, 10, 1200, 1500, "gemm_fwd");
+	kernel(c, 14, 11, 1210, 1600, "gemm_bwd");
+	kernel(c, 14, 12, 1600, 1700, "gelu_backward");
+	/* a message: NCCL's kernel on the comm stream, no op */
+	launch(c, 13, 0, 1300, 77);
+	kernel(c, 15, 13, 1350, 1900, "ncclDevKernel_SendRecv");
+	assert_int_equal(pt_cupti_stop(c), 0);
+	pt_cupti_destroy(c);
+	assert_int_equal(pt_rec_close(rec), 0);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	assert_int_equal(pt_trace_meta_int(t, "cupti.skipped", -1), 2);
+	assert_int_equal(pt_trace_meta_int(t, "cupti.kernels", -1), 4);
+	pt_query q = pt_query_all();
+	q.sources = PT_SRC_KERNELS;
+	pt_cursor *cur;
+	assert_int_equal(pt_cursor_open(t, &q, &cur), 0);
+	pt_event e;
+	int n = 0;
+	while (pt_cursor_next(cur, &e) == 1) {
+		const char *name = pt_trace_string(t, e.name);
+		assert_int_equal(e.rank, 1);
+		if (!strcmp(name, "gemm_fwd")) {
+			assert_int_equal(e.stream, 13);
+			assert_int_equal(e.ext, fb);
+		} else if (!strcmp(name, "gemm_bwd") || !strcmp(name, "gelu_backward")) {
+			assert_int_equal(e.stream, 14);
+			assert_int_equal(e.ext, fb);
+		} else if (!strcmp(name, "ncclDevKernel_SendRecv")) {
+			assert_int_equal(e.stream, 15);
+			assert_int_equal(e.ext, 0);
+		} else {
+			fail_msg("unexpected kernel %s", name);
+		}
+		n++;
+	}
+	pt_cursor_close(cur);
+	assert_int_equal(n, 4);
+	q.sources = PT_SRC_RUNTIME;
+	assert_int_equal(pt_trace_count(t, &q), 4);
+	pt_trace_close(t);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_records_to_rows)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_records_to_rows),
+					   cmocka_unit_test(test_cuda_run_records)};
 	int rc = cmocka_run_group_tests_name("cupti", tests, NULL, NULL);
 	tu_tmp_cleanup();
 	return rc;

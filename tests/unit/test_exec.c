@@ -6,7 +6,9 @@
  * hand-off), every B the gradient of the stage after it, every W the very
  * slot its I left, and I/W pairs balance. Also: a backend failure on one
  * rank stops every rank without a hang and the next step runs clean; the
- * pool holds the plan's peak. The transport is the real one (chan.c).
+ * pool holds the plan's peak. The transport is the real one (chan.c). And the
+ * hooks of a device backend (cuda), and ranks split over two executors as
+ * over two processes under mpirun, their traces merged.
  */
 #include <pthread.h>
 
@@ -243,12 +245,201 @@ static void test_pool_is_the_plans_peak(void **state)
 	pt_plan_destroy(g);
 }
 
+/* A device backend (op_time set): op_begin/op_end bracket every compute op
+ * on its rank's thread, nothing is recorded while the step runs, and the
+ * trace's ops are op_time's intervals (CLOCK_MONOTONIC ns, moved to the
+ * trace's time 0), the medians theirs too. */
+static _Atomic int begun, ended, unbalanced;
+static int64_t dev_base;
+static int d_begin(void *be, int rank, int step, const pt_op *op)
+{
+	(void)be, (void)rank, (void)step;
+	unbalanced += !pt_kind_is_compute(op->kind);
+	begun++;
+	return 0;
+}
+static int d_end(void *be, int rank, int step, const pt_op *op)
+{
+	(void)be, (void)rank, (void)step, (void)op;
+	ended++;
+	return 0;
+}
+static int d_time(void *be, int rank, int step, int64_t *s, int64_t *e)
+{
+	(void)be;
+	*s = dev_base + rank * 1000000 + step * 1000;
+	*e = *s + 700 + 100 * (step % 2); /* medians: 700 or 800 */
+	return 0;
+}
+
+static void test_device_hooks(void **state)
+{
+	(void)state;
+	pt_plan *p = make(PT_SCHED_DUALPIPE, 4, 8);
+	pt_exec_ops ops = fake_ops;
+	ops.op_begin = d_begin;
+	ops.op_end = d_end;
+	ops.op_time = d_time;
+	struct fake f;
+	pt_exec *x;
+	memset(&f, 0, sizeof f);
+	f.plan = p;
+	f.fail_rank = -1;
+	pthread_mutex_init(&f.mu, NULL);
+	assert_int_equal(pt_chan_create(p, ops.msg_bytes, &f.chan), 0);
+	assert_int_equal(pt_exec_create(p, &ops, &f, &x), 0);
+	char path[512];
+	tu_path(path, sizeof path, "device.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_MONOTONIC, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	dev_base = pt_rec_origin(rec) + 5000000;
+	pt_exec_step_opts so = {.mode = PT_COMM_OVERLAP, .rec = rec};
+	pt_exec_result res;
+	assert_int_equal(pt_exec_step(x, &so, &res), 0);
+	assert_int_equal(f.errors, 0);
+	int ncompute = (int)pt_plan_count(p, 0);
+	assert_int_equal(begun, ncompute);
+	assert_int_equal(ended, ncompute);
+	assert_int_equal(unbalanced, 0);
+	assert_true(res.median.f == 700 || res.median.f == 800);
+	pt_run_info info = {.backend = "test", .cost = &res.median, .plan_source = "generated"};
+	assert_int_equal(pt_run_begin(rec, p, &info), 0);
+	assert_int_equal(pt_rec_close(rec), 0);
+	pt_exec_destroy(x);
+	pt_chan_destroy(f.chan);
+	pthread_mutex_destroy(&f.mu);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_query q = pt_query_all();
+	q.sources = PT_SRC_OPS;
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+	pt_event e;
+	int n = 0;
+	while (pt_cursor_next(c, &e) == 1) {
+		assert_int_equal(e.start_ns, 5000000 + e.rank * 1000000 + e.step * 1000);
+		assert_int_equal(e.end_ns - e.start_ns, 700 + 100 * (e.step % 2));
+		n++;
+	}
+	pt_cursor_close(c);
+	assert_int_equal(n, ncompute);
+	q.sources = PT_SRC_COMMS;
+	assert_int_equal(pt_trace_count(t, &q), (int64_t)pt_plan_count(p, 1));
+	pt_trace_close(t);
+	pt_plan_destroy(p);
+}
+
+/* Two "processes" in one, as under mpirun: two executors each running half
+ * the ranks (pt_exec_create_local) over one transport, each recording only
+ * its ranks into its own trace (pt_run_begin with `local`); the traces hold
+ * disjoint ranks, and merge joins them into the whole run. */
+static _Atomic int starts;
+static int s_begin(void *be, const pt_rec *rec)
+{
+	(void)rec;
+	return starts++ == 0 ? pt_chan_start(((struct fake *)be)->chan, NULL) : 0;
+}
+static void s_end(void *be)
+{
+	if (--starts == 0)
+		pt_chan_stop(((struct fake *)be)->chan);
+}
+
+struct half {
+	pt_exec *x;
+	pt_exec_step_opts so;
+	pt_exec_result res;
+	int err;
+};
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	h->err = pt_exec_step(h->x, &h->so, &h->res);
+	return NULL;
+}
+
+static void test_two_processes_merge(void **state)
+{
+	(void)state;
+	pt_plan *p = make(PT_SCHED_DUALPIPE, 4, 8);
+	pt_exec_ops ops = fake_ops;
+	ops.step_begin = s_begin;
+	ops.step_end = s_end;
+	struct fake f;
+	memset(&f, 0, sizeof f);
+	f.plan = p;
+	f.fail_rank = -1;
+	pthread_mutex_init(&f.mu, NULL);
+	assert_int_equal(pt_chan_create(p, ops.msg_bytes, &f.chan), 0);
+	const uint8_t local[2][4] = {{1, 1, 0, 0}, {0, 0, 1, 1}};
+	struct half h[2];
+	pt_rec *rec[2];
+	char path[3][512];
+	for (int i = 0; i < 2; i++) {
+		memset(&h[i], 0, sizeof h[i]);
+		assert_int_equal(pt_exec_create_local(p, &ops, &f, local[i], &h[i].x), 0);
+		tu_path(path[i], sizeof path[i], i ? "run.rank1.db" : "run.rank0.db");
+		pt_rec_opts ro = {.clock = PT_CLOCK_MONOTONIC, .overwrite = 1};
+		assert_int_equal(pt_rec_create(path[i], &ro, &rec[i]), 0);
+		h[i].so = (pt_exec_step_opts){.mode = PT_COMM_OVERLAP, .rec = rec[i]};
+	}
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, half_main, &h[1]), 0);
+	half_main(&h[0]);
+	pthread_join(th, NULL);
+	assert_int_equal(h[0].err, 0);
+	assert_int_equal(h[1].err, 0);
+	assert_int_equal(f.errors, 0);
+	assert_int_equal(f.fwd, count(p, PT_OP_F) + count(p, PT_OP_FB)); /* both halves together: every op once */
+	for (int i = 0; i < 2; i++) {
+		pt_run_info info = {.backend = "test",
+				    .comm_mode = PT_COMM_OVERLAP,
+				    .cost = &h[i].res.median,
+				    .plan_source = "generated",
+				    .local = local[i]};
+		assert_int_equal(pt_run_begin(rec[i], p, &info), 0);
+		assert_int_equal(pt_rec_close(rec[i]), 0);
+		pt_exec_destroy(h[i].x);
+		pt_trace *t;
+		assert_int_equal(pt_trace_open(path[i], &t), 0);
+		assert_int_equal(pt_trace_nranks(t), 2);
+		pt_query q = pt_query_all();
+		q.sources = PT_SRC_OPS | PT_SRC_COMMS;
+		int64_t mine = 0;
+		for (int r = 0; r < 4; r++)
+			if (local[i][r])
+				mine += (int64_t)p->rank[r].n;
+		assert_int_equal(pt_trace_count(t, &q), mine);
+		pt_trace_close(t);
+	}
+	pt_chan_destroy(f.chan);
+	pthread_mutex_destroy(&f.mu);
+	tu_path(path[2], sizeof path[2], "run.db");
+	const char *in[2] = {path[0], path[1]};
+	pt_merge_opts mo = {.overwrite = 1};
+	assert_int_equal(pt_merge(in, 2, path[2], &mo), 0);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path[2], &t), 0);
+	assert_int_equal(pt_trace_nranks(t), 4);
+	pt_query q = pt_query_all();
+	q.sources = PT_SRC_OPS | PT_SRC_COMMS;
+	assert_int_equal(pt_trace_count(t, &q), (int64_t)(pt_plan_count(p, 0) + pt_plan_count(p, 1)));
+	pt_trace_close(t);
+	pt_plan_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_processes_merge),
 		cmocka_unit_test(test_data_routing),
+		cmocka_unit_test(test_device_hooks),
 		cmocka_unit_test(test_failure_stops_every_rank),
 		cmocka_unit_test(test_pool_is_the_plans_peak),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	tu_tmp_cleanup();
+	return rc;
 }

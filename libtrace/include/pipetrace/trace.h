@@ -588,6 +588,11 @@ int pt_cupti_pop_op(void);
 /* Flush completed buffers; forced, also the incomplete ones. */
 int pt_cupti_flush(pt_cupti *c, int forced);
 
+/* Drop GPU activity and calls that ended before CLOCK_MONOTONIC time
+ * mono_ns (set-up and warm-up before the recorded step), counted in meta
+ * cupti.skipped. */
+void pt_cupti_skip_before(pt_cupti *c, int64_t mono_ns);
+
 /* Flush everything, disable CUPTI, store counts (kernels, dropped) in meta. */
 int pt_cupti_stop(pt_cupti *c);
 void pt_cupti_destroy(pt_cupti *c);
@@ -596,6 +601,15 @@ void pt_cupti_destroy(pt_cupti *c);
  * was built with) into the trace. What the buffer callback calls for each
  * record; tests feed records they build. Unknown kinds are skipped (0). */
 int pt_cupti_record(pt_cupti *c, const void *record);
+
+/* -------------------------------------------------------------------- NVTX */
+
+/* An NVTX range in domain "pipetrace" around what the calling thread does
+ * until the matching pop (the runner names it after the op, "F0:3"), so a
+ * run also reads well in Nsight Systems. Near-free when no tool is attached;
+ * no-ops in a build without NVTX. */
+void pt_nvtx_push(const char *name);
+void pt_nvtx_pop(void);
 
 /* ------------------------------------------------------------------- merge */
 
