@@ -21,6 +21,8 @@ fi
 expect_out '^exported 842 events to .*/dp.pftrace \(perfetto, ' "export to .pftrace" $P export "$T/dp.db" -o "$T/dp.pftrace"
 expect_out '^ok: 842 slices, 280 flows, peak activations \{"0": 9, "1": 9, "2": 9, "3": 9, "4": 9, "5": 9, "6": 9, "7": 9\}' \
 	"the .pftrace decodes with protoc and passes the structural check" $CHECK "$T/dp.pftrace" --db "$T/dp.db"
+expect_out '^ok: 842 slices' "... its op slices carry the plan step, not what their names say" \
+	$CHECK "$T/dp.pftrace" --db "$T/dp.db" --args brief
 run $P stats --json "$T/dp.db"
 check "... its activation counter peaks where stats says (9)" test "$(grep -c '"peak_activations": 9,' "$OUT")" -eq 8
 expect_out '^exported 842 events .*chrome-json' "export to .json" $P export "$T/dp.db" -o "$T/dp.json"
@@ -54,8 +56,15 @@ run $P export "$T/dp.db" -o "$T/k.pftrace" --kinds F,FB,SEND
 expect_out '^ok: [0-9]+ slices, 0 flows' "--kinds F,FB,SEND (no RECV: no message flows)" \
 	$CHECK "$T/k.pftrace" --db "$T/dp.db" --kinds F,FB,SEND
 run $P export "$T/dp.db" -o "$T/na.pftrace" --no-args
-expect_out '^ok: 842 slices, 280 flows' "--no-args still passes" $CHECK "$T/na.pftrace" --db "$T/dp.db"
+expect_out '^ok: 842 slices, 280 flows' "--no-args still passes, without annotations" \
+	$CHECK "$T/na.pftrace" --db "$T/dp.db" --args none
 check "... and is smaller" test "$(wc -c <"$T/na.pftrace")" -lt "$(wc -c <"$T/dp.pftrace")"
+run $P export "$T/dp.db" -o "$T/aa.pftrace" --all-args
+expect_out '^ok: 842 slices, 280 flows' "--all-args: every annotation (kind, chunk, mb, ...) on every op slice" \
+	$CHECK "$T/aa.pftrace" --db "$T/dp.db" --args all
+check "... and is larger" test "$(wc -c <"$T/aa.pftrace")" -gt "$(wc -c <"$T/dp.pftrace")"
+expect_out '^FAIL: .*brief ones leave out' "checker: annotations a name says fail the brief check" \
+	sh -c "$CHECK $T/aa.pftrace --db $T/dp.db --args brief; true"
 expect_out 'note: the selection is empty' "an empty selection says so" $P export "$T/dp.db" -o "$T/e.csv" --ranks 50
 
 # bad input: a clear message, exit 2, nothing written
