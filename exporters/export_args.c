@@ -69,7 +69,8 @@ int pt_export_args(pt_export *x, const pt_event *ev, int brief, pt_arg *out)
 			if (op->batch >= 0)
 				n = add_int(out, n, PT_ARG_BATCH, op->batch);
 			n = add_int(out, n, PT_ARG_BYTES, op->bytes);
-			n = add_int(out, n, PT_ARG_POSTED, ev->posted_ns);
+			if (!brief || ev->posted_ns != ev->start_ns)
+				n = add_int(out, n, PT_ARG_POSTED, ev->posted_ns);
 		}
 		return n;
 	}

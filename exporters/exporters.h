@@ -306,7 +306,8 @@ typedef struct pt_arg {
 /* Fill out[] (room for PT_ARG_MAX) with ev's arguments; returns how many.
  * With brief set, only those that neither the slice's name nor its category
  * says: not the kind (the category), nor an op's chunk, microbatch, payload
- * and peer (`F0:3`, `F0:7|B1:3`, `SEND A0:3 → r2`). */
+ * and peer (`F0:3`, `F0:7|B1:3`, `SEND A0:3 → r2`), nor a message's
+ * posted_ns when it is the slice's start. */
 int pt_export_args(pt_export *x, const pt_event *ev, int brief, pt_arg *out);
 
 /* Buffered output: append bytes / a string. Errors surface at the end. */
