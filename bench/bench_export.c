@@ -9,7 +9,9 @@
  * run alternately, 3 times each; medians. Peak RSS is the export child's
  * ru_maxrss (wait4). Bytes per slice are also given for the demo's run
  * (DualPipe, 8 ranks, 20 microbatches) and without per-slice arguments.
- * Usage: bench_export [PIPETRACE] [MICROBATCHES]
+ * Usage: bench_export [PIPETRACE] [MICROBATCHES] [--keep DIR]
+ * With --keep the traces and exports stay in DIR, and traces already there
+ * are used again (making the big one takes minutes).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -110,12 +112,27 @@ static long long count_rows(const char *db)
 
 int main(int argc, char **argv)
 {
-	char *pt = argc > 1 ? argv[1] : "build/pipetrace";
-	int mbs = argc > 2 ? atoi(argv[2]) : 62500;
-	char dir[] = "/tmp/pt-bench-export-XXXXXX";
-	if (!mkdtemp(dir))
+	const char *keep = NULL;
+	char *pos[2] = {"build/pipetrace", "62500"};
+	for (int i = 1, k = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+			keep = argv[++i];
+		else if (k < 2)
+			pos[k++] = argv[i];
+	}
+	char *pt = pos[0];
+	int mbs = atoi(pos[1]);
+	char tmpl[] = "/tmp/pt-bench-export-XXXXXX";
+	char dir[256];
+	if (keep) {
+		snprintf(dir, sizeof dir, "%s", keep);
+		mkdir(dir, 0755);
+	} else if (mkdtemp(tmpl)) {
+		snprintf(dir, sizeof dir, "%s", tmpl);
+	} else {
 		return 1;
-	char db[256], out[256], demo[256], demo_out[256], cmd[512];
+	}
+	char db[300], out[300], demo[300], demo_out[300], cmd[512];
 	snprintf(db, sizeof db, "%s/big.db", dir);
 	snprintf(out, sizeof out, "%s/big.pftrace", dir);
 	snprintf(demo, sizeof demo, "%s/demo.db", dir);
@@ -125,17 +142,18 @@ int main(int argc, char **argv)
 	 * process, whose image the measured children start from (fork counts it
 	 * in their peak RSS until exec). */
 	double t0 = now();
-	pid_t pid = fork();
-	if (pid == 0)
+	int reuse = keep && file_size(db) > 0 && file_size(demo) > 0;
+	pid_t pid = reuse ? 0 : fork();
+	if (pid == 0 && !reuse)
 		_exit(make_trace(db, 32, mbs, 1) || make_trace(demo, 8, 20, 0));
-	int status;
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+	int status = 0;
+	if (!reuse && (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))) {
 		fprintf(stderr, "bench_export: could not make the traces\n");
 		return 1;
 	}
 	long long n = count_rows(db), nd = count_rows(demo);
-	printf("export: trace of %lld events (DualPipe, 32 ranks, %d microbatches) made in %.1f s, %.0f MB\n", n, mbs,
-	       now() - t0, (double)file_size(db) / 1e6);
+	printf("export: trace of %lld events (DualPipe, 32 ranks, %d microbatches) %s in %.1f s, %.0f MB\n", n, mbs,
+	       reuse ? "found" : "made", now() - t0, (double)file_size(db) / 1e6);
 
 	char *exp[] = {pt, "export", db, "-o", out, "--force", "--quiet", NULL};
 	char *shell[] = {"sqlite3", "-csv", db, "SELECT * FROM ops; SELECT * FROM comms", NULL};
@@ -179,6 +197,8 @@ int main(int argc, char **argv)
 	printf("export: the demo's run (%lld slices): %.1f bytes per slice with arguments, %.1f without\n", nd,
 	       (double)dsize / (double)nd, (double)dsize_na / (double)nd);
 	printf("export: medians of %d alternated runs\n", RUNS);
+	if (keep)
+		return 0;
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) != 0;
 }

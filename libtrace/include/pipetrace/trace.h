@@ -29,7 +29,7 @@ extern "C" {
 
 #define PT_VERSION "0.1.0"
 /* The schema this library writes; it reads this version and older ones. */
-#define PT_SCHEMA_VERSION 1
+#define PT_SCHEMA_VERSION 2
 /* PRAGMA application_id of every pipetrace database ("PTRC"). */
 #define PT_APPLICATION_ID 0x50545243
 
