@@ -285,6 +285,15 @@ int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value)
 
 int pt_trace_nranks(pt_trace *t) { return t->nranks; }
 
+int pt_trace_rank_range(pt_trace *t, int *lo, int *hi)
+{
+	if (lo)
+		*lo = t->min_rank;
+	if (hi)
+		*hi = t->max_rank;
+	return t->max_rank >= t->min_rank ? t->max_rank - t->min_rank + 1 : 0;
+}
+
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out)
 {
 	for (int i = 0; i < t->nranks; i++) {

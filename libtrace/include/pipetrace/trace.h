@@ -482,6 +482,12 @@ int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value);
 /* Number of ranks (rows of the ranks table). */
 int pt_trace_nranks(pt_trace *t);
 
+/* The ranks a cursor over every rank walks: from the lowest to the highest
+ * rank that the ranks table or any event names, in *lo and *hi (either may be
+ * NULL). Returns how many that is (hi - lo + 1), 0 for a trace without any.
+ * Readers that split a trace by rank (one connection each) start here. */
+int pt_trace_rank_range(pt_trace *t, int *lo, int *hi);
+
 /* Facts about one rank, by rank id. PT_EINVAL when the rank is not in the trace. */
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out);
 /* Facts about the i-th rank in rank order (0 <= i < pt_trace_nranks). */
