@@ -604,6 +604,10 @@ static void test_schema1_readable(void **state)
 	pt_trace *t;
 	assert_int_equal(pt_trace_open(path, &t), 0);
 	assert_int_equal(pt_trace_count(t, NULL), 6);
+	int lo, hi;
+	assert_int_equal(pt_trace_rank_range(t, &lo, &hi), 2);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 1);
 	pt_cursor *c;
 	assert_int_equal(pt_cursor_open(t, NULL, &c), 0);
 	/* (start, rank, stream) order; ops starting together on one stream in
