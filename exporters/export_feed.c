@@ -92,8 +92,11 @@ static int reader_start(struct reader *f, pt_trace *t, int own, const pt_query *
 	if (!f->ev)
 		return PT_ENOMEM;
 	int err = own ? pt_trace_open(pt_trace_path(t), &f->own) : 0;
-	if (!err)
+	if (!err) {
+		/* the readers share the page cache one connection would have */
+		pt_trace_set_cache_max(own ? f->own : t, 32768 / READERS);
 		err = pt_cursor_open(own ? f->own : t, q, &f->c);
+	}
 	if (err)
 		return err;
 	pthread_mutex_init(&f->mu, NULL);

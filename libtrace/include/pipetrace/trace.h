@@ -488,6 +488,13 @@ int pt_trace_nranks(pt_trace *t);
  * Readers that split a trace by rank (one connection each) start here. */
 int pt_trace_rank_range(pt_trace *t, int *lo, int *hi);
 
+/* The most SQLite page cache that cursors on t may grow to, in KiB (default
+ * 32768, at least 4096; cursors over many ranks grow it, pt_cursor_open).
+ * Readers that open several connections to one file share one budget this
+ * way, so that memory stays bounded whatever the number of ranks. Call
+ * before opening cursors; not thread-safe with cursors running on t. */
+void pt_trace_set_cache_max(pt_trace *t, int64_t kib);
+
 /* Facts about one rank, by rank id. PT_EINVAL when the rank is not in the trace. */
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out);
 /* Facts about the i-th rank in rank order (0 <= i < pt_trace_nranks). */
