@@ -20,7 +20,8 @@ struct reader {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pt_trace *own; /* a second connection, or NULL for the caller's */
+	pt_trace *t;   /* the connection it reads */
+	pt_trace *own; /* the same when it is a second connection, or NULL for the caller's */
 	pt_cursor *c;
 	pt_event *ev;	     /* NBATCH * BATCH */
 	int count[NBATCH];   /* events in each filled batch */
@@ -81,6 +82,8 @@ static void reader_stop(struct reader *f)
 		pthread_mutex_destroy(&f->mu);
 	}
 	pt_cursor_close(f->c);
+	if (f->t && !f->own)
+		pt_trace_set_cache_max(f->t, 32768); /* the caller's connection: its default again */
 	pt_trace_close(f->own);
 	free(f->ev);
 }
@@ -93,9 +96,10 @@ static int reader_start(struct reader *f, pt_trace *t, int own, const pt_query *
 		return PT_ENOMEM;
 	int err = own ? pt_trace_open(pt_trace_path(t), &f->own) : 0;
 	if (!err) {
+		f->t = own ? f->own : t;
 		/* the readers share the page cache one connection would have */
-		pt_trace_set_cache_max(own ? f->own : t, 32768 / READERS);
-		err = pt_cursor_open(own ? f->own : t, q, &f->c);
+		pt_trace_set_cache_max(f->t, 32768 / READERS);
+		err = pt_cursor_open(f->t, q, &f->c);
 	}
 	if (err)
 		return err;
