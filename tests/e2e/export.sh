@@ -46,6 +46,11 @@ expect_out '^ok: 190 slices, 60 flows' "overlapping messages (.json)" $CHECK "$T
 # filters
 expect_out '^exported [0-9]+ events' "--ranks 0-3,7" $P export "$T/dp.db" -o "$T/r.pftrace" --ranks 0-3,7
 expect_out '^ok: [0-9]+ slices' "... exactly those ranks' events" $CHECK "$T/r.pftrace" --db "$T/dp.db" --ranks 0-3,7
+run $P export "$T/dp.db" -o "$T/r1.pftrace" --ranks 5
+expect_out '^ok: [0-9]+ slices' "--ranks 5: one rank, one reader thread" $CHECK "$T/r1.pftrace" --db "$T/dp.db" --ranks 5
+run $P export "$T/dp.db" -o "$T/r2.pftrace" --ranks 4,3
+expect_out '^ok: [0-9]+ slices, [1-9][0-9]* flows' "--ranks 4,3: two readers, a rank each, their messages paired" \
+	$CHECK "$T/r2.pftrace" --db "$T/dp.db" --ranks 3,4
 run $P export "$T/dp.db" -o "$T/w.json" --from 10ms --to 30.5ms
 expect_out '^ok: [0-9]+ slices' "--from 10ms --to 30.5ms: the events in the window, the counter as in the whole trace" \
 	$CHECK "$T/w.json" --db "$T/dp.db" --from 10000000 --to 30500000 --counter-ref "$T/dp.json"
