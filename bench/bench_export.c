@@ -196,8 +196,8 @@ int main(int argc, char **argv)
 	printf("export: sqlite3 -csv of the same rows: %.2f s = %.2f million rows/s; export is %.2fx as fast "
 	       "(target >= 2x)\n",
 	       s, (double)n / s / 1e6, s / o);
-	printf("export: CPU time per event (user + system): export %.2f us on three threads (two readers), sqlite3 %.2f us; on a "
-	       "loaded machine the wall figures above move with the load\n",
+	printf("export: CPU time per event (user + system): export %.2f us on three threads (two readers), sqlite3 "
+	       "%.2f us; on a loaded machine the wall figures above move with the load\n",
 	       ours_cpu[RUNS / 2] / (double)n * 1e6, sq_cpu[RUNS / 2] / (double)n * 1e6);
 	printf("export: peak RSS of the export: %.1f MB; %.1f MB for a 512-rank trace (1F1B, %lld events) "
 	       "(target <= 64)\n",

@@ -124,24 +124,17 @@ static int load_ranks(pt_trace *t)
 	t->min_rank = t->nranks ? t->ranks[0].rank : 0;
 	t->max_rank = t->nranks ? t->ranks[t->nranks - 1].rank : -1;
 	for (int i = 0; i < PT_NTABLES; i++) {
-		/* min() and max() apart: SQLite answers a lone one with one probe
-		 * of the (rank, ...) key, both together with a scan of every row */
-		int v[2], got = 0;
-		for (int k = 0; k < 2; k++) {
-			char q[128];
-			snprintf(q, sizeof q, "SELECT %s(rank) FROM %s", k ? "max" : "min", pt_tables[i].name);
-			rc = sqlite3_prepare_v2(t->db, q, -1, &st, NULL);
-			if (rc != SQLITE_OK)
-				return sql_fail(t, rc, "reading events");
-			rc = sqlite3_step(st);
-			got = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
-			v[k] = got ? sqlite3_column_int(st, 0) : 0;
-			sqlite3_finalize(st);
-			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-				return sql_fail(t, rc, "reading events");
-		}
-		if (got) {
-			int lo = v[0], hi = v[1];
+		char q[128];
+		/* min and max apart: SQLite answers a lone one with one probe of
+		 * the (rank, ...) key, both in one SELECT with a scan of every row */
+		snprintf(q, sizeof q, "SELECT (SELECT min(rank) FROM %s), (SELECT max(rank) FROM %s)",
+			 pt_tables[i].name, pt_tables[i].name);
+		rc = sqlite3_prepare_v2(t->db, q, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return sql_fail(t, rc, "reading events");
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			int lo = sqlite3_column_int(st, 0), hi = sqlite3_column_int(st, 1);
 			t->has[i] = 1;
 			if (t->max_rank < t->min_rank) {
 				t->min_rank = lo;
@@ -152,6 +145,9 @@ static int load_ranks(pt_trace *t)
 			if (hi > t->max_rank)
 				t->max_rank = hi;
 		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return sql_fail(t, rc, "reading events");
 	}
 	return 0;
 }
