@@ -5,8 +5,9 @@
  * shell's `.import` of the same rows from CSV into a table of the same
  * columns (target: at least 2x faster), alternated in one run; medians of 3.
  * Also printed: the end-to-end rate, from the first pt_emit to a closed,
- * indexed, renamed trace, where the closing index build (a sort of every
- * row, which `.import` does not do) costs about as much as the inserts.
+ * renamed trace, where finishing the file (ops and comms sorted into their
+ * (rank, start_ns) order, the other tables indexed: a sort of every row,
+ * which `.import` does not do) costs about twice the inserts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
 	printf("writer: sqlite3 .import of the same rows from CSV: %.2f s = %.2f million rows/s\n", s,
 	       (double)n / s / 1e6);
 	printf("writer: pipetrace's writer is %.2fx the shell's .import (target >= 2x)\n", s / ins);
-	printf("writer: end to end, first event to a closed trace with its index (%.2f s of index build): %.2f s = "
+	printf("writer: end to end, first event to a closed trace (%.2f s sorting rows into place and indexing): %.2f s = "
 	       "%.2f million events/s, %.2fx the shell\n",
 	       index_s[RUNS / 2], o, (double)n / o / 1e6, s / o);
 	printf("writer: medians of %d alternated runs\n", RUNS);

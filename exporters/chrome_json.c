@@ -223,7 +223,7 @@ static int event(pt_export *x, const pt_xev *e)
 	kv_us(g, "dur", e->dur);
 	if (!pt_export_options(x)->no_args) {
 		pt_arg args[PT_ARG_MAX];
-		int n = pt_export_args(x, ev, args);
+		int n = pt_export_args(x, ev, 0, args);
 		key(g, "args");
 		yajl_gen_map_open(g);
 		for (int i = 0; i < n; i++) {

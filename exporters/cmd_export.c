@@ -37,7 +37,9 @@ static void help(void)
 	       "      --to TIME        ... and starting before TIME (e.g. --from 10ms --to 25.5ms)\n"
 	       "      --kinds LIST     only these kinds: F,B,I,W,FB,SEND,RECV,KERNEL,MEMCPY,MEMSET,\n"
 	       "                       SYNC,RUNTIME,RANGE (compute = F,B,I,W,FB; comm = SEND,RECV)\n"
-	       "      --no-args        leave out the per-slice arguments (about half the size)\n"
+	       "      --no-args        leave out the per-slice arguments (a smaller file)\n"
+	       "      --all-args       Perfetto: also the arguments a slice's name and category\n"
+	       "                       already say (kind, chunk, mb, payload, peer)\n"
 	       "  -f, --force          replace FILE if it exists\n"
 	       "  -q, --quiet          print nothing on success, show no progress\n"
 	       "  -h, --help           this help\n\n"
@@ -201,7 +203,7 @@ static void human_size(double b, char *buf, size_t size)
 
 int cmd_export(int argc, char **argv)
 {
-	enum { O_RANKS = 3001, O_FROM, O_TO, O_KINDS, O_NO_ARGS };
+	enum { O_RANKS = 3001, O_FROM, O_TO, O_KINDS, O_NO_ARGS, O_ALL_ARGS };
 	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
 						 {"format", required_argument, NULL, 'F'},
 						 {"ranks", required_argument, NULL, O_RANKS},
@@ -209,6 +211,7 @@ int cmd_export(int argc, char **argv)
 						 {"to", required_argument, NULL, O_TO},
 						 {"kinds", required_argument, NULL, O_KINDS},
 						 {"no-args", no_argument, NULL, O_NO_ARGS},
+						 {"all-args", no_argument, NULL, O_ALL_ARGS},
 						 {"force", no_argument, NULL, 'f'},
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
@@ -244,6 +247,7 @@ int cmd_export(int argc, char **argv)
 				goto out;
 			break;
 		case O_NO_ARGS: o.no_args = 1; break;
+		case O_ALL_ARGS: o.all_args = 1; break;
 		case 'h':
 			help();
 			rc = CLI_OK;

@@ -8,7 +8,7 @@
  * the slices still open, in a heap by end time, and places each slice on a
  * lane of its stream where it overlaps nothing (ranges and runtime calls may
  * nest): memory follows the concurrency of the trace, not its size. The
- * cursor is read on a thread of its own (export_feed.c); the output goes
+ * cursor is read on threads of their own (export_feed.c); the output goes
  * through one buffer into a temporary file renamed over the target at the
  * end. What a format writes is the format's business
  * (perfetto.c, chrome_json.c, csv.c).
@@ -707,17 +707,16 @@ static int run(pt_export *x)
 	pt_feed *feed;
 	if ((err = pt_feed_start(x->t, &q, &feed)))
 		return err;
-	int got, n;
-	const pt_event *batch;
+	int got;
+	const pt_event *ev;
 	int64_t next_report = 1 << 14;
-	while (!err && (got = pt_feed_next(feed, &batch, &n)) == 1) {
-		for (int i = 0; i < n && !err; i++) {
-			const pt_event *ev = &batch[i];
-			if (x->ngroup && (ev->start_ns != x->group[0].start_ns || x->ngroup == GROUP_MAX))
-				err = flush_group(x);
-			x->group[x->ngroup++] = *ev;
-		}
-		pt_feed_release(feed);
+	unsigned k = 0;
+	while (!err && (got = pt_feed_next(feed, &ev)) == 1) {
+		if (x->ngroup && (ev->start_ns != x->group[0].start_ns || x->ngroup == GROUP_MAX))
+			err = flush_group(x);
+		x->group[x->ngroup++] = *ev;
+		if (++k % 1024)
+			continue;
 		if (!err && x->o.cancel && *x->o.cancel)
 			err = pt_logerr(PT_EIO, "interrupted; nothing written");
 		if (x->o.progress && x->events >= next_report) {

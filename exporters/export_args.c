@@ -39,33 +39,38 @@ static int add_str(pt_arg *out, int n, int id, const char *s)
 	return n + 1;
 }
 
-int pt_export_args(pt_export *x, const pt_event *ev, pt_arg *out)
+int pt_export_args(pt_export *x, const pt_event *ev, int brief, pt_arg *out)
 {
 	const pt_op *op = &ev->op;
 	int kind = op->kind, n = 0;
-	if (kind != PT_OP_RUNTIME && kind != PT_OP_RANGE)
+	/* what the name of an op says (pt_op_name): its kind, chunk(s),
+	 * microbatch(es), and for a message its payload and peer */
+	int named = brief && !pt_kind_is_activity(kind);
+	if (kind != PT_OP_RUNTIME && kind != PT_OP_RANGE && !brief)
 		n = add_str(out, n, PT_ARG_KIND, pt_kind_name(kind));
 	if (!pt_kind_is_activity(kind)) {
-		if (kind == PT_OP_SEND || kind == PT_OP_RECV)
+		if ((kind == PT_OP_SEND || kind == PT_OP_RECV) && !named)
 			n = add_str(out, n, PT_ARG_PAYLOAD, op->payload == PT_GRAD ? "grad" : "act");
-		if (op->chunk >= 0)
+		if (op->chunk >= 0 && !named)
 			n = add_int(out, n, PT_ARG_CHUNK, op->chunk);
-		if (op->mb >= 0)
+		if (op->mb >= 0 && !named)
 			n = add_int(out, n, PT_ARG_MB, op->mb);
-		if (kind == PT_OP_FB) {
+		if (kind == PT_OP_FB && !named) {
 			n = add_int(out, n, PT_ARG_CHUNK2, op->chunk2);
 			n = add_int(out, n, PT_ARG_MB2, op->mb2);
 		}
 		if (ev->step >= 0)
 			n = add_int(out, n, PT_ARG_STEP, ev->step);
 		if (kind == PT_OP_SEND || kind == PT_OP_RECV) {
-			n = add_int(out, n, PT_ARG_PEER, op->peer);
+			if (!named)
+				n = add_int(out, n, PT_ARG_PEER, op->peer);
 			if (op->seq >= 0)
 				n = add_int(out, n, PT_ARG_SEQ, op->seq);
 			if (op->batch >= 0)
 				n = add_int(out, n, PT_ARG_BATCH, op->batch);
 			n = add_int(out, n, PT_ARG_BYTES, op->bytes);
-			n = add_int(out, n, PT_ARG_POSTED, ev->posted_ns);
+			if (!brief || ev->posted_ns != ev->start_ns)
+				n = add_int(out, n, PT_ARG_POSTED, ev->posted_ns);
 		}
 		return n;
 	}

@@ -1,6 +1,6 @@
 /*
  * exporters/export_internal.h — private to the export driver (export.c): a
- * cursor read on a thread of its own, delivered in batches (export_feed.c),
+ * cursor read on threads of their own, delivered in order (export_feed.c),
  * and a small hash map (export_map.c). Not installed.
  */
 #ifndef PT_EXPORT_INTERNAL_H
@@ -11,21 +11,21 @@
 typedef struct pt_feed pt_feed;
 
 /*
- * Open a cursor over q and start reading it on a new thread. From then until
- * pt_feed_stop the thread owns t's database connection: the caller may use
- * only what pt_trace_open loaded (ranks, streams, meta) and the strings,
- * which this loads first; no cursor, count or plan. PT_ENOMEM or the
- * cursor's error.
+ * Start reading q's events on two threads that split its ranks (one thread
+ * for a single rank), the first on t's connection, the second on a
+ * connection of its own. From then until pt_feed_stop the threads own t's
+ * database connection: the caller may use only what pt_trace_open loaded
+ * (ranks, streams, meta) and the strings, which this loads first; no cursor,
+ * count or plan. PT_ENOMEM, or the error of opening the second connection or
+ * a cursor.
  */
 int pt_feed_start(pt_trace *t, const pt_query *q, pt_feed **out);
 
-/* The next batch of events, in the cursor's order: 1 and *ev, *n set (the
- * batch stays valid until pt_feed_release), 0 at the end, or the reader's
- * PT_E* error. */
-int pt_feed_next(pt_feed *f, const pt_event **ev, int *n);
-void pt_feed_release(pt_feed *f);
+/* The next event in a cursor's order over q: 1 and *ev set (valid until the
+ * next call), 0 at the end, or a reader's PT_E* error. */
+int pt_feed_next(pt_feed *f, const pt_event **ev);
 
-/* Stop the thread (also mid-way), close the cursor, free. NULL is a no-op. */
+/* Stop the threads (also mid-way), close their cursors, free. NULL is a no-op. */
 void pt_feed_stop(pt_feed *f);
 
 /* uint64 keys (never ~0) to ints; zero-initialise, then put/get; free. */

@@ -173,6 +173,7 @@ typedef struct pt_export_opts {
 	int64_t from_ns, to_ns; /* events ending at or after from and starting before to */
 	uint32_t kinds;		/* bit (1 << kind) per wanted kind; 0: all */
 	int no_args;		/* leave the per-slice arguments out (a smaller file) */
+	int all_args;		/* Perfetto: also the arguments its name and category say */
 	/* Called every few thousand events with the share of the time span done,
 	 * and once more with done = 1 at the end; NULL for none. */
 	void (*progress)(void *ctx, double frac, int64_t events, int done);
@@ -302,8 +303,12 @@ typedef struct pt_arg {
 	const char *str; /* a string value ("F", "act", a domain name), or NULL */
 	int64_t val;	 /* else an integer */
 } pt_arg;
-/* Fill out[] (room for PT_ARG_MAX) with ev's arguments; returns how many. */
-int pt_export_args(pt_export *x, const pt_event *ev, pt_arg *out);
+/* Fill out[] (room for PT_ARG_MAX) with ev's arguments; returns how many.
+ * With brief set, only those that neither the slice's name nor its category
+ * says: not the kind (the category), nor an op's chunk, microbatch, payload
+ * and peer (`F0:3`, `F0:7|B1:3`, `SEND A0:3 → r2`), nor a message's
+ * posted_ns when it is the slice's start. */
+int pt_export_args(pt_export *x, const pt_event *ev, int brief, pt_arg *out);
 
 /* Buffered output: append bytes / a string. Errors surface at the end. */
 void pt_export_write(pt_export *x, const void *p, size_t n);

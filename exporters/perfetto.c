@@ -479,7 +479,8 @@ static int event(pt_export *x, const pt_xev *e)
 	/* What this packet must intern first, then the event itself. */
 	unsigned kind = (unsigned)e->kind & 31;
 	pt_arg args[PT_ARG_MAX];
-	int nargs = pt_export_options(x)->no_args ? 0 : pt_export_args(x, ev, args);
+	const pt_export_opts *o = pt_export_options(x);
+	int nargs = o->no_args ? 0 : pt_export_args(x, ev, !o->all_args, args);
 	uint32_t new_args = 0;
 	for (int i = 0; i < nargs; i++)
 		if (!(t->args & 1u << args[i].id))

@@ -15,6 +15,10 @@
 
 /* The DDL of PT_SCHEMA_VERSION, run inside one transaction on a new file. */
 extern const char pt_schema_sql[];
+/* The staging tables ops and comms rows are recorded into (temp.ops_rows,
+ * temp.comms_rows), and their sorted copy into the trace at the end. */
+extern const char pt_stage_sql[];
+extern const char pt_unstage_sql[];
 /* Indexes, built once at the end of recording (bulk inserts go faster first). */
 extern const char pt_index_sql[];
 

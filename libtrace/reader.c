@@ -33,6 +33,7 @@ struct pt_trace {
 	int nstreams;
 	int has[PT_NTABLES]; /* the table has rows */
 	int64_t page_size, cache_kib; /* the file's page size; the page cache asked for */
+	int64_t cache_max_kib;	      /* the most cursors may grow it to */
 	char **strings;	     /* [id], loaded on first use */
 	uint32_t nstrings;
 	int strings_loaded;
@@ -124,7 +125,10 @@ static int load_ranks(pt_trace *t)
 	t->max_rank = t->nranks ? t->ranks[t->nranks - 1].rank : -1;
 	for (int i = 0; i < PT_NTABLES; i++) {
 		char q[128];
-		snprintf(q, sizeof q, "SELECT min(rank), max(rank) FROM %s", pt_tables[i].name);
+		/* min and max apart: SQLite answers a lone one with one probe of
+		 * the (rank, ...) key, both in one SELECT with a scan of every row */
+		snprintf(q, sizeof q, "SELECT (SELECT min(rank) FROM %s), (SELECT max(rank) FROM %s)",
+			 pt_tables[i].name, pt_tables[i].name);
 		rc = sqlite3_prepare_v2(t->db, q, -1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return sql_fail(t, rc, "reading events");
@@ -218,6 +222,7 @@ int pt_trace_open(const char *path, pt_trace **out)
 	 * (cursors over many ranks grow it a little, see pt_cursor_open). */
 	sqlite3_exec(t->db, "PRAGMA cache_size=-4096", NULL, NULL, NULL);
 	t->cache_kib = 4096;
+	t->cache_max_kib = 32768;
 	if ((err = pt_schema_check_db(t->db, path)) || (err = load_meta(t)) || (err = load_ranks(t)) ||
 	    (err = load_streams(t)))
 		goto fail;
@@ -284,6 +289,20 @@ int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value)
 }
 
 int pt_trace_nranks(pt_trace *t) { return t->nranks; }
+
+void pt_trace_set_cache_max(pt_trace *t, int64_t kib)
+{
+	t->cache_max_kib = kib > 4096 ? kib : 4096;
+}
+
+int pt_trace_rank_range(pt_trace *t, int *lo, int *hi)
+{
+	if (lo)
+		*lo = t->min_rank;
+	if (hi)
+		*hi = t->max_rank;
+	return t->max_rank >= t->min_rank ? t->max_rank - t->min_rank + 1 : 0;
+}
 
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out)
 {
@@ -624,14 +643,14 @@ static unsigned wanted_sources(const pt_query *q)
  * leaf, the table leaf the row lives on and their parents. When those do not
  * fit the page cache (a trace recorded rank after rank, read in time order),
  * every row costs a read() and the cursor runs 7x slower. So grow the cache to
- * about 4 pages per statement, from 4 MiB up to at most 32 MiB; it never
- * shrinks while the trace is open.
+ * about 4 pages per statement, from 4 MiB up to at most 32 MiB (or what
+ * pt_trace_set_cache_max says); it never shrinks while the trace is open.
  */
 static void grow_cache(pt_trace *t, int nstatements)
 {
 	int64_t want_kib = (int64_t)nstatements * 4 * t->page_size / 1024;
-	if (want_kib > 32768)
-		want_kib = 32768;
+	if (want_kib > t->cache_max_kib)
+		want_kib = t->cache_max_kib;
 	if (want_kib <= t->cache_kib)
 		return;
 	char sql[64];

@@ -123,7 +123,8 @@ int pt_rec_create(const char *path, const pt_rec_opts *opts, pt_rec **out)
 		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-32768;"
 		 "PRAGMA application_id=%d; PRAGMA user_version=0;",
 		 PT_APPLICATION_ID);
-	if ((err = sql_exec(r, pragmas)) || (err = sql_exec(r, "BEGIN")) || (err = sql_exec(r, pt_schema_sql)))
+	if ((err = sql_exec(r, pragmas)) || (err = sql_exec(r, pt_stage_sql)) || (err = sql_exec(r, "BEGIN")) ||
+	    (err = sql_exec(r, pt_schema_sql)))
 		goto fail;
 	if ((err = prepare_inserts(r)))
 		goto fail;
@@ -360,6 +361,8 @@ int pt_rec_close(pt_rec *r)
 		err = meta_locked(r, "rec.insert_ns", buf);
 	}
 	int64_t t_finish = pt_mono_ns();
+	if (!err)
+		err = sql_exec(r, pt_unstage_sql);
 	if (!err)
 		err = sql_exec(r, pt_index_sql);
 	if (!err)

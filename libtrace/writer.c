@@ -458,10 +458,14 @@ int prepare_inserts(pt_rec *r)
 {
 	int err = 0;
 	for (int t = 0; t < NTBL && !err; t++) {
-		err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n, 1, &r->stage[t].one);
+		/* ops and comms go to their staging tables (schema.c, pt_stage_sql) */
+		const char *table = t == PT_TBL_OPS     ? "temp.ops_rows"
+				    : t == PT_TBL_COMMS ? "temp.comms_rows"
+							: pt_tables[t].name;
+		err = prepare_insert(r, table, table_cols[t].names, table_cols[t].n, 1, &r->stage[t].one);
 		if (!err)
-			err = prepare_insert(r, pt_tables[t].name, table_cols[t].names, table_cols[t].n,
-					     ROWS_PER_INSERT, &r->stage[t].many);
+			err = prepare_insert(r, table, table_cols[t].names, table_cols[t].n, ROWS_PER_INSERT,
+					     &r->stage[t].many);
 	}
 	if (!err && sqlite3_prepare_v3(r->db, "INSERT INTO strings(id, value) VALUES (?, ?)", -1,
 				       SQLITE_PREPARE_PERSISTENT, &r->ins_str, NULL) != SQLITE_OK)

@@ -3,6 +3,7 @@
 trace database it came from, the way a trace viewer would read it.
 
   check_export.py FILE --db TRACE.db [--ranks 0-3,7] [--from NS] [--to NS] [--kinds F,B]
+                  [--args brief|all|none]
 
 FILE is a .pftrace (decoded by `protoc --decode` against
 exporters/perfetto_trace.proto, an independent decoder, then replayed with
@@ -290,8 +291,28 @@ def check_pftrace(path, ev, sends, sel):
             bad("track %d: %d slices never end (first %r)" % (track, len(st), st[0]["name"]))
     exported = [(s["pid"], s["cat"], s["name"], s["ts"], s["ts"] + s.get("dur", 0)) for s in slices]
     compare(exported, ev, os.path.basename(path))
+    check_args(slices, sel["args"])
     check_flows({k: (v["src"], v["end"]) for k, v in flows.items()}, sends, sel)
     return len(slices), sum(1 for f in flows.values() if f["end"] is not None), counters
+
+
+NAMED = {"kind", "chunk", "mb", "chunk2", "mb2", "payload", "peer"}
+
+
+def check_args(slices, mode):
+    """An op slice's annotations: by default (brief) none of what its name and
+    category say, but its plan step; all of them with --all-args; none with
+    --no-args."""
+    for s in slices:
+        if s["cat"] not in ("F", "B", "I", "W", "FB", "SEND", "RECV"):
+            continue
+        keys = set(s["args"])
+        if mode == "brief" and (keys & NAMED or "step" not in keys):
+            bad("slice %r: annotations %s; brief ones leave out %s and keep step" % (s["name"], sorted(keys), sorted(NAMED)))
+        elif mode == "all" and (s["args"].get("kind") != s["cat"] or not {"chunk", "mb"} <= keys):
+            bad("slice %r: annotations %s, not all of them" % (s["name"], sorted(keys)))
+        elif mode == "none" and keys:
+            bad("slice %r: annotations %s with --no-args" % (s["name"], sorted(keys)))
 
 
 def check_flows(flows, sends, sel):
@@ -308,7 +329,8 @@ def check_flows(flows, sends, sel):
             bad("message flow %x goes from %s %r to %s %r" % (fid, src["cat"], src["name"], end["cat"], end["name"]))
             continue
         a, b = src["args"], end["args"]
-        if a and b and (a.get("peer") != end["pid"] or b.get("peer") != src["pid"] or a.get("seq") != b.get("seq")):
+        if a and b and (a.get("peer", end["pid"]) != end["pid"] or b.get("peer", src["pid"]) != src["pid"] or
+                        a.get("seq") != b.get("seq")):
             bad("message flow %x joins %r on rank %s and %r on rank %s: not a pair" %
                 (fid, src["name"], src["pid"], end["name"], end["pid"]))
     if sel["full"] and msgs != len(sends):
@@ -416,9 +438,11 @@ def main():
     ap.add_argument("--from", dest="from_", type=int, default=-(1 << 63))
     ap.add_argument("--to", type=int, default=(1 << 63) - 1)
     ap.add_argument("--kinds", type=lambda s: set(s.split(",")))
+    ap.add_argument("--args", choices=("brief", "all", "none"),
+                    help="the .pftrace's annotations on op slices: the default, --all-args or --no-args")
     ap.add_argument("--counter-ref", help="an export of the whole trace: counter values must agree with it")
     a = ap.parse_args()
-    sel = {"ranks": a.ranks, "from": a.from_, "to": a.to, "kinds": a.kinds,
+    sel = {"ranks": a.ranks, "from": a.from_, "to": a.to, "kinds": a.kinds, "args": a.args,
            "full": a.ranks is None and a.kinds is None and a.from_ == -(1 << 63) and a.to == (1 << 63) - 1}
     ev, sends = db_events(a.db, sel)
     check = {".pftrace": check_pftrace, ".perfetto-trace": check_pftrace, ".json": check_json,

@@ -21,6 +21,8 @@ fi
 expect_out '^exported 842 events to .*/dp.pftrace \(perfetto, ' "export to .pftrace" $P export "$T/dp.db" -o "$T/dp.pftrace"
 expect_out '^ok: 842 slices, 280 flows, peak activations \{"0": 9, "1": 9, "2": 9, "3": 9, "4": 9, "5": 9, "6": 9, "7": 9\}' \
 	"the .pftrace decodes with protoc and passes the structural check" $CHECK "$T/dp.pftrace" --db "$T/dp.db"
+expect_out '^ok: 842 slices' "... its op slices carry the plan step, not what their names say" \
+	$CHECK "$T/dp.pftrace" --db "$T/dp.db" --args brief
 run $P stats --json "$T/dp.db"
 check "... its activation counter peaks where stats says (9)" test "$(grep -c '"peak_activations": 9,' "$OUT")" -eq 8
 expect_out '^exported 842 events .*chrome-json' "export to .json" $P export "$T/dp.db" -o "$T/dp.json"
@@ -44,6 +46,11 @@ expect_out '^ok: 190 slices, 60 flows' "overlapping messages (.json)" $CHECK "$T
 # filters
 expect_out '^exported [0-9]+ events' "--ranks 0-3,7" $P export "$T/dp.db" -o "$T/r.pftrace" --ranks 0-3,7
 expect_out '^ok: [0-9]+ slices' "... exactly those ranks' events" $CHECK "$T/r.pftrace" --db "$T/dp.db" --ranks 0-3,7
+run $P export "$T/dp.db" -o "$T/r1.pftrace" --ranks 5
+expect_out '^ok: [0-9]+ slices' "--ranks 5: one rank, one reader thread" $CHECK "$T/r1.pftrace" --db "$T/dp.db" --ranks 5
+run $P export "$T/dp.db" -o "$T/r2.pftrace" --ranks 4,3
+expect_out '^ok: [0-9]+ slices, [1-9][0-9]* flows' "--ranks 4,3: two readers, a rank each, their messages paired" \
+	$CHECK "$T/r2.pftrace" --db "$T/dp.db" --ranks 3,4
 run $P export "$T/dp.db" -o "$T/w.json" --from 10ms --to 30.5ms
 expect_out '^ok: [0-9]+ slices' "--from 10ms --to 30.5ms: the events in the window, the counter as in the whole trace" \
 	$CHECK "$T/w.json" --db "$T/dp.db" --from 10000000 --to 30500000 --counter-ref "$T/dp.json"
@@ -54,8 +61,15 @@ run $P export "$T/dp.db" -o "$T/k.pftrace" --kinds F,FB,SEND
 expect_out '^ok: [0-9]+ slices, 0 flows' "--kinds F,FB,SEND (no RECV: no message flows)" \
 	$CHECK "$T/k.pftrace" --db "$T/dp.db" --kinds F,FB,SEND
 run $P export "$T/dp.db" -o "$T/na.pftrace" --no-args
-expect_out '^ok: 842 slices, 280 flows' "--no-args still passes" $CHECK "$T/na.pftrace" --db "$T/dp.db"
+expect_out '^ok: 842 slices, 280 flows' "--no-args still passes, without annotations" \
+	$CHECK "$T/na.pftrace" --db "$T/dp.db" --args none
 check "... and is smaller" test "$(wc -c <"$T/na.pftrace")" -lt "$(wc -c <"$T/dp.pftrace")"
+run $P export "$T/dp.db" -o "$T/aa.pftrace" --all-args
+expect_out '^ok: 842 slices, 280 flows' "--all-args: every annotation (kind, chunk, mb, ...) on every op slice" \
+	$CHECK "$T/aa.pftrace" --db "$T/dp.db" --args all
+check "... and is larger" test "$(wc -c <"$T/aa.pftrace")" -gt "$(wc -c <"$T/dp.pftrace")"
+expect_out '^FAIL: .*brief ones leave out' "checker: annotations a name says fail the brief check" \
+	sh -c "$CHECK $T/aa.pftrace --db $T/dp.db --args brief; true"
 expect_out 'note: the selection is empty' "an empty selection says so" $P export "$T/dp.db" -o "$T/e.csv" --ranks 50
 
 # bad input: a clear message, exit 2, nothing written

@@ -3,7 +3,8 @@
  * checks that refuse bad files (missing, empty, not SQLite, truncated,
  * another program's, a newer schema), no half-written output, the hot path
  * under concurrency with forced stalls (nothing lost, order kept), and the
- * tick-to-ns mapping.
+ * tick-to-ns mapping; a schema-1 trace (before ops and comms were stored
+ * WITHOUT ROWID) still read.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -540,6 +541,97 @@ static void test_ext_by_rank(void **state)
 	pt_trace_close(t);
 }
 
+/* A schema-1 trace, as pipetrace wrote it before ops and comms were stored
+ * WITHOUT ROWID (its DDL, verbatim): still read, in time order. */
+static const char schema1_sql[] =
+	"PRAGMA application_id=1347703363; PRAGMA user_version=1;"
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+	"CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+	"CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE ranks(rank INTEGER PRIMARY KEY, device INTEGER, theory_bubble_ns INTEGER,"
+	" theory_peak_act INTEGER, nchunks INTEGER, label TEXT);"
+	"CREATE TABLE streams(rank INTEGER NOT NULL, stream INTEGER NOT NULL, role INTEGER NOT NULL,"
+	" name TEXT, PRIMARY KEY(rank, stream)) WITHOUT ROWID;"
+	"CREATE TABLE chunks(rank INTEGER NOT NULL, chunk INTEGER NOT NULL, pipe INTEGER NOT NULL,"
+	" stage INTEGER NOT NULL, PRIMARY KEY(rank, chunk)) WITHOUT ROWID;"
+	"CREATE TABLE plan(rank INTEGER NOT NULL, step INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	" chunk INTEGER, mb INTEGER, chunk2 INTEGER, mb2 INTEGER, payload INTEGER, peer INTEGER,"
+	" seq INTEGER, batch INTEGER, bytes INTEGER, phase INTEGER, tag INTEGER,"
+	" PRIMARY KEY(rank, step)) WITHOUT ROWID;"
+	"CREATE TABLE ops(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" step INTEGER, kind INTEGER NOT NULL, chunk INTEGER, mb INTEGER, chunk2 INTEGER,"
+	" mb2 INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
+	"CREATE TABLE comms(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
+	" peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
+	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
+	"CREATE TABLE kernels(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
+	"CREATE TABLE memcpy(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+	" bytes INTEGER, copy_kind INTEGER);"
+	"CREATE TABLE memset(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+	" bytes INTEGER);"
+	"CREATE TABLE sync(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+	" sync_type INTEGER);"
+	"CREATE TABLE runtime(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
+	"CREATE TABLE ranges(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+	" depth INTEGER, domain INTEGER);"
+	"INSERT INTO ranks VALUES (0,-1,NULL,NULL,1,'rank 0'),(1,-1,NULL,NULL,1,'rank 1');"
+	"INSERT INTO streams VALUES (0,0,0,'compute'),(0,1,1,'p2p'),(1,0,0,'compute'),(1,1,1,'p2p');"
+	/* rows in the order a writer meets them: ranks interleaved, rowids in that order */
+	"INSERT INTO ops VALUES (1,1,0,0,1,0,0,NULL,NULL,500,900),(2,0,0,0,1,0,0,NULL,NULL,0,400),"
+	"(3,0,0,1,1,0,1,NULL,NULL,400,800),(4,1,0,1,2,0,0,NULL,NULL,900,1300),(5,0,0,2,1,0,2,NULL,NULL,400,450);"
+	"INSERT INTO comms VALUES (1,0,1,1,6,0,0,0,1,0,NULL,64,400,400,500);"
+	"CREATE INDEX ops_rank_start ON ops(rank, start_ns);"
+	"CREATE INDEX comms_rank_start ON comms(rank, start_ns);";
+
+static void test_schema1_readable(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "schema1.db");
+	remove(path);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, schema1_sql, 0, 0, 0), SQLITE_OK);
+	sqlite3_close(db);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	assert_int_equal(pt_trace_count(t, NULL), 6);
+	int lo, hi;
+	assert_int_equal(pt_trace_rank_range(t, &lo, &hi), 2);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 1);
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, NULL, &c), 0);
+	/* (start, rank, stream) order; ops starting together on one stream in
+	 * row order */
+	static const struct {
+		int rank, kind, mb;
+		int64_t start, end;
+	} want[] = {{0, PT_OP_F, 0, 0, 400},	    {0, PT_OP_F, 1, 400, 800},	  {0, PT_OP_F, 2, 400, 450},
+		    {0, PT_OP_SEND, 0, 400, 500}, {1, PT_OP_F, 0, 500, 900}, {1, PT_OP_B, 0, 900, 1300}};
+	pt_event ev;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		assert_int_equal(pt_cursor_next(c, &ev), 1);
+		assert_int_equal(ev.rank, want[i].rank);
+		assert_int_equal(ev.op.kind, want[i].kind);
+		assert_int_equal(ev.op.mb, want[i].mb);
+		assert_int_equal(ev.start_ns, want[i].start);
+		assert_int_equal(ev.end_ns, want[i].end);
+	}
+	assert_int_equal(ev.step, 1);
+	assert_int_equal(pt_cursor_next(c, &ev), 0);
+	pt_cursor_close(c);
+	pt_trace_close(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_no_half_written_output), cmocka_unit_test(test_hot_path_concurrency),
 		cmocka_unit_test(test_tick_conversion),	      cmocka_unit_test(test_op_names),
 		cmocka_unit_test(test_same_tick_same_ns),    cmocka_unit_test(test_ext_by_rank),
+		cmocka_unit_test(test_schema1_readable),
 	};
 	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 	tu_tmp_cleanup();

@@ -29,7 +29,7 @@ extern "C" {
 
 #define PT_VERSION "0.1.0"
 /* The schema this library writes; it reads this version and older ones. */
-#define PT_SCHEMA_VERSION 1
+#define PT_SCHEMA_VERSION 2
 /* PRAGMA application_id of every pipetrace database ("PTRC"). */
 #define PT_APPLICATION_ID 0x50545243
 
@@ -481,6 +481,19 @@ int pt_trace_meta_at(pt_trace *t, int i, const char **key, const char **value);
 
 /* Number of ranks (rows of the ranks table). */
 int pt_trace_nranks(pt_trace *t);
+
+/* The ranks a cursor over every rank walks: from the lowest to the highest
+ * rank that the ranks table or any event names, in *lo and *hi (either may be
+ * NULL). Returns how many that is (hi - lo + 1), 0 for a trace without any.
+ * Readers that split a trace by rank (one connection each) start here. */
+int pt_trace_rank_range(pt_trace *t, int *lo, int *hi);
+
+/* The most SQLite page cache that cursors on t may grow to, in KiB (default
+ * 32768, at least 4096; cursors over many ranks grow it, pt_cursor_open).
+ * Readers that open several connections to one file share one budget this
+ * way, so that memory stays bounded whatever the number of ranks. Call
+ * before opening cursors; not thread-safe with cursors running on t. */
+void pt_trace_set_cache_max(pt_trace *t, int64_t kib);
 
 /* Facts about one rank, by rank id. PT_EINVAL when the rank is not in the trace. */
 int pt_trace_rank(pt_trace *t, int rank, pt_rank_info *out);
