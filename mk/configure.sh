@@ -70,9 +70,10 @@ probe() {
 	fi
 }
 
-# CUDA: the runtime, cuBLAS (the cuda backend's GEMMs, linked directly: the
-# backend is compiled only where the probe links it) and nvcc (its own
-# kernels, runner/*_cuda.cu). The C++ runtime is linked for nvcc's objects.
+# CUDA: the runtime, cuBLAS (the cuda backend's GEMMs: its headers here, the
+# library loaded when a cuda run starts, runner/cublas_cuda.c says why) and
+# nvcc (its own kernels, runner/*_cuda.cu). The C++ runtime is linked for
+# nvcc's objects.
 PROBE_CC=$CC
 NVCC=${NVCC:-$CUDA_HOME/bin/nvcc}
 cuda_off=${NO_CUDA:-0}
@@ -83,11 +84,19 @@ if [ "$cuda_off" != 1 ] && ! [ -x "$NVCC" ]; then
 	fi
 	cuda_off="not found (no nvcc at $NVCC; the cuda backend needs it)"
 fi
+if [ "$cuda_off" != 1 ] && ! ls "$CUDA_HOME"/lib64/libcublas.so.* "$CUDA_HOME"/lib/libcublas.so.* \
+	>/dev/null 2>&1; then
+	if [ "${CUDA:-0}" = 1 ]; then
+		echo "configure: CUDA=1 was asked for, but there is no libcublas under $CUDA_HOME" >&2
+		exit 1
+	fi
+	cuda_off="not found (no libcublas under $CUDA_HOME; the cuda backend needs it)"
+fi
 probe cuda "${CUDA:-0}" "$cuda_off" "CUDA toolkit with cuBLAS at CUDA_HOME=$CUDA_HOME" \
-	"$cuda_inc" "$cuda_lib -lcublas -lcudart -lstdc++" \
+	"$cuda_inc" "$cuda_lib -lcudart -lstdc++" \
 	'#include <cuda_runtime.h>
 #include <cublas_v2.h>
-int main(void) { int n = 0; cublasHandle_t h; if (n) cublasCreate(&h);
+int main(void) { int n = 0; cublasHandle_t h = 0; (void)h;
 return cudaGetDeviceCount(&n) == cudaSuccess ? 0 : 1; }'
 echo "NVCC := $NVCC" >>"$mk"
 

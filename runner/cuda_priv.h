@@ -95,6 +95,20 @@ struct pt_cuda {
 int pt_cu_check(cudaError_t e, const char *what);
 int pt_cublas_check(cublasStatus_t s, const char *what);
 
+/* The cuBLAS entry points the backend calls, resolved at run time
+ * (cublas_cuda.c says why): pt_cublas_load() once before the first use. */
+typedef struct pt_cublas_api {
+	cublasStatus_t (*create)(cublasHandle_t *h);
+	cublasStatus_t (*destroy)(cublasHandle_t h);
+	cublasStatus_t (*set_stream)(cublasHandle_t h, cudaStream_t s);
+	cublasStatus_t (*gemm_ex)(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+				  const void *alpha, const void *a, cudaDataType at, int lda, const void *b,
+				  cudaDataType bt, int ldb, const void *beta, void *c, cudaDataType ct, int ldc,
+				  cublasComputeType_t compute, cublasGemmAlgo_t algo);
+} pt_cublas_api;
+extern pt_cublas_api pt_cublas;
+int pt_cublas_load(void);
+
 /* The message's start and end events (its step's, on its rank). */
 static inline cudaEvent_t pt_cuda_ev(pt_cuda *c, const pt_msg *m, int end)
 {

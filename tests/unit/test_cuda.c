@@ -22,6 +22,11 @@
 #include "runner/cpu.h"
 #include "runner/cuda.h"
 #include "runner/runner.h"
+#ifdef PT_HAVE_CUDA
+#include <dlfcn.h>
+
+#include "runner/cuda_priv.h"
+#endif
 
 static void test_gpu_map(void **state)
 {
@@ -155,6 +160,25 @@ static void test_nvtx_without_a_tool(void **state)
 	pt_nvtx_pop();
 	pt_nvtx_pop();
 }
+
+#ifdef PT_HAVE_CUDA
+/* cuBLAS is not in the process until a cuda run loads it (linked, its
+ * cuBLASLt costs every command 210 MB), and then all four entry points
+ * resolve. Needs the toolkit's library, not a GPU. */
+static void test_cublas_loaded_on_demand(void **state)
+{
+	(void)state;
+	char so[64];
+	snprintf(so, sizeof so, "libcublas.so.%d", CUBLAS_VER_MAJOR);
+	assert_null(dlopen(so, RTLD_NOW | RTLD_NOLOAD));
+	assert_int_equal(pt_cublas_load(), 0);
+	assert_non_null(dlopen(so, RTLD_NOW | RTLD_NOLOAD));
+	assert_non_null(pt_cublas.create);
+	assert_non_null(pt_cublas.destroy);
+	assert_non_null(pt_cublas.set_stream);
+	assert_non_null(pt_cublas.gemm_ex);
+}
+#endif
 
 /* The reference the cuda check uses is the cpu check's: its losses equal,
  * bit for bit, what the cpu pipeline computes. */
@@ -355,6 +379,8 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests_name("cuda (no GPU needed)", tests, NULL, NULL);
 #ifdef PT_HAVE_CUDA
+	const struct CMUnitTest lib[] = {cmocka_unit_test(test_cublas_loaded_on_demand)};
+	rc |= cmocka_run_group_tests_name("cuda (the toolkit's libraries)", lib, NULL, NULL);
 	pt_log_set(tu_log_cb, NULL);
 	if (pt_cuda_devices(&ngpus) == 0) {
 		const struct CMUnitTest gpu[] = {
