@@ -25,20 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "runner/runner.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* Simulate and record a DualPipe run. */
 static int make_trace(const char *path, int sched, int ranks, int mbs, int links)
@@ -75,7 +63,7 @@ static double cpu_s;
 
 static double run(char *const argv[], long *maxrss_kib)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open("/dev/null", O_WRONLY);
@@ -93,7 +81,7 @@ static double run(char *const argv[], long *maxrss_kib)
 		*maxrss_kib = ru.ru_maxrss;
 	cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
 		(double)ru.ru_stime.tv_usec * 1e-6;
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static long long file_size(const char *p)
@@ -117,9 +105,14 @@ int main(int argc, char **argv)
 	const char *keep = NULL;
 	char *pos[2] = {"build/pipetrace", "62500"};
 	for (int i = 1, k = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+		if (!strcmp(argv[i], "--keep") && i + 1 < argc) {
 			keep = argv[++i];
-		else if (k < 2)
+		} else if (argv[i][0] == '-' || k == 2) {
+			fprintf(stderr, "usage: bench_export [--keep DIR] [PIPETRACE [MICROBATCHES]]\n"
+					"  (defaults build/pipetrace 62500; --keep DIR keeps the traces there and "
+					"reuses them)\n");
+			return 2;
+		} else
 			pos[k++] = argv[i];
 	}
 	char *pt = pos[0];
@@ -144,7 +137,7 @@ int main(int argc, char **argv)
 	/* The traces are made in a child: the sim's memory stays out of this
 	 * process, whose image the measured children start from (fork counts it
 	 * in their peak RSS until exec). */
-	double t0 = now();
+	double t0 = bench_now();
 	int reuse = keep && file_size(db) > 0 && file_size(demo) > 0 && file_size(many) > 0;
 	pid_t pid = reuse ? 0 : fork();
 	if (pid == 0 && !reuse)
@@ -157,7 +150,7 @@ int main(int argc, char **argv)
 	}
 	long long n = count_rows(db), nd = count_rows(demo);
 	printf("export: trace of %lld events (DualPipe, 32 ranks, %d microbatches) %s in %.1f s, %.0f MB\n", n, mbs,
-	       reuse ? "found" : "made", now() - t0, (double)file_size(db) / 1e6);
+	       reuse ? "found" : "made", bench_now() - t0, (double)file_size(db) / 1e6);
 
 	char *exp[] = {pt, "export", db, "-o", out, "--force", "--quiet", NULL};
 	char *shell[] = {"sqlite3", "-csv", db, "SELECT * FROM ops; SELECT * FROM comms", NULL};
@@ -187,18 +180,15 @@ int main(int argc, char **argv)
 	long many_rss;
 	run(mexp, &many_rss);
 
-	qsort(ours, RUNS, sizeof(double), cmp);
-	qsort(sq, RUNS, sizeof(double), cmp);
-	qsort(ours_cpu, RUNS, sizeof(double), cmp);
-	qsort(sq_cpu, RUNS, sizeof(double), cmp);
-	double o = ours[RUNS / 2], s = sq[RUNS / 2];
+	double o = bench_median(ours, RUNS), s = bench_median(sq, RUNS);
+	double o_cpu = bench_median(ours_cpu, RUNS), s_cpu = bench_median(sq_cpu, RUNS);
 	printf("export: to Perfetto: %.2f s = %.2f million events/s (target >= 3)\n", o, (double)n / o / 1e6);
 	printf("export: sqlite3 -csv of the same rows: %.2f s = %.2f million rows/s; export is %.2fx as fast "
 	       "(target >= 2x)\n",
 	       s, (double)n / s / 1e6, s / o);
 	printf("export: CPU time per event (user + system): export %.2f us on three threads (two readers), sqlite3 "
 	       "%.2f us; on a loaded machine the wall figures above move with the load\n",
-	       ours_cpu[RUNS / 2] / (double)n * 1e6, sq_cpu[RUNS / 2] / (double)n * 1e6);
+	       o_cpu / (double)n * 1e6, s_cpu / (double)n * 1e6);
 	printf("export: peak RSS of the export: %.1f MB; %.1f MB for a 512-rank trace (1F1B, %lld events) "
 	       "(target <= 64)\n",
 	       (double)peak / 1024, (double)many_rss / 1024, count_rows(many));
