@@ -53,6 +53,18 @@ struct run_args {
  * summary and returns the exit status. */
 int run_cpu(struct run_args *a);
 
+/* The progress line of a real backend's run on a terminal (run_progress.c):
+ * shown once the work has lasted half a second, redrawn at most every 100
+ * ms, erased by run_progress_end. run_progress fits pt_exec_step_opts. */
+struct run_progress {
+	const char *what;
+	int64_t t0, last;
+	int tty, shown;
+};
+void run_progress_start(struct run_progress *p, const char *what, int quiet);
+void run_progress(void *ctx, size_t done, size_t total);
+void run_progress_end(struct run_progress *p);
+
 /* `pipetrace run --backend cuda` (run_cuda.c; cuda.c in a build without
  * CUDA, which says so and returns 2). */
 int run_cuda(struct run_args *a);

@@ -8,55 +8,11 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cmd.h"
 #include "cpu.h"
-
-struct progress {
-	const char *what;
-	int64_t t0, last;
-	int tty, shown;
-};
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A progress line on a terminal, once the work has lasted half a second,
- * redrawn at most every 100 ms. */
-static void progress(void *ctx, size_t done, size_t total)
-{
-	struct progress *p = ctx;
-	int64_t t = now_ns();
-	if (!p->tty || t - p->t0 < 500000000 || (t - p->last < 100000000 && done < total))
-		return;
-	p->last = t;
-	fprintf(stderr, "\rpipetrace run: %s %zu/%zu (%.0f%%)\033[K", p->what, done, total,
-		total ? 100.0 * (double)done / (double)total : 100.0);
-	fflush(stderr);
-	p->shown = 1;
-}
-
-static void progress_start(struct progress *p, const char *what, int quiet)
-{
-	p->what = what;
-	p->t0 = p->last = now_ns();
-	p->tty = !quiet && cli_isatty(stderr);
-	p->shown = 0;
-}
-
-static void progress_end(struct progress *p)
-{
-	if (p->shown)
-		fprintf(stderr, "\r\033[K");
-	p->shown = 0;
-}
 
 static int check_meta(pt_rec *rec, const pt_cpu_check *k, int ran)
 {
@@ -81,7 +37,7 @@ int run_cpu(struct run_args *a)
 	pt_rec *rec = NULL;
 	pt_exec_result res;
 	pt_cpu_check chk;
-	struct progress pr;
+	struct run_progress pr;
 	char label[48];
 	memset(&chk, 0, sizeof chk);
 	a->po.bytes = pt_cpu_msg_bytes(&o);
@@ -96,26 +52,26 @@ int run_cpu(struct run_args *a)
 		err = pt_cpu_create(plan, &o, &cpu);
 	for (int w = 0; w < a->warmup && !err; w++) {
 		snprintf(label, sizeof label, "warm-up step %d/%d: ops", w + 1, a->warmup);
-		progress_start(&pr, label, a->quiet);
-		pt_exec_step_opts so = {.mode = a->comm, .progress = progress, .progress_ctx = &pr};
+		run_progress_start(&pr, label, a->quiet);
+		pt_exec_step_opts so = {.mode = a->comm, .progress = run_progress, .progress_ctx = &pr};
 		err = pt_cpu_step(cpu, &so, &res);
-		progress_end(&pr);
+		run_progress_end(&pr);
 	}
 	if (!err) {
 		pt_rec_opts ro = {.clock = PT_CLOCK_TSC, .overwrite = a->force, .chunk_events = 1024, .chunks = 16};
 		err = pt_rec_create(a->output, &ro, &rec);
 	}
 	if (!err) {
-		progress_start(&pr, "recorded step: ops", a->quiet);
+		run_progress_start(&pr, "recorded step: ops", a->quiet);
 		pt_exec_step_opts so = {
-			.mode = a->comm, .rec = rec, .fault = a->fault, .progress = progress, .progress_ctx = &pr};
+			.mode = a->comm, .rec = rec, .fault = a->fault, .progress = run_progress, .progress_ctx = &pr};
 		err = pt_cpu_step(cpu, &so, &res);
-		progress_end(&pr);
+		run_progress_end(&pr);
 	}
 	if (!err && a->check) {
-		progress_start(&pr, "checking against the sequential reference: microbatches", a->quiet);
-		err = pt_cpu_check_run(cpu, progress, &pr, &chk);
-		progress_end(&pr);
+		run_progress_start(&pr, "checking against the sequential reference: microbatches", a->quiet);
+		err = pt_cpu_check_run(cpu, run_progress, &pr, &chk);
+		run_progress_end(&pr);
 	}
 	if (!err) {
 		pt_run_info info = {.backend = "cpu",

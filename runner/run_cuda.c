@@ -115,15 +115,25 @@ int run_cuda(struct run_args *a)
 	if (!err)
 		err = pt_cuda_create(plan, &o, &map, &procs, &cu);
 	err = pt_procs_agree(&procs, err);
+	struct run_progress pr;
+	char label[48];
+	/* one line per terminal: under mpirun, process 0's */
+	int quiet = a->quiet || procs.rank > 0;
 	for (int w = 0; w < a->warmup && !err; w++) {
-		pt_exec_step_opts so = {.mode = a->comm};
+		snprintf(label, sizeof label, "warm-up step %d/%d: ops", w + 1, a->warmup);
+		run_progress_start(&pr, label, quiet);
+		pt_exec_step_opts so = {.mode = a->comm, .progress = run_progress, .progress_ctx = &pr};
 		err = pt_procs_agree(&procs, pt_cuda_step(cu, &so, &res));
+		run_progress_end(&pr);
 	}
 	if (!err)
 		err = pt_cuda_trace(cu, rec, cupti);
 	if (!err) {
-		pt_exec_step_opts so = {.mode = a->comm, .rec = rec, .fault = a->fault};
+		run_progress_start(&pr, "recorded step: ops", quiet);
+		pt_exec_step_opts so = {
+			.mode = a->comm, .rec = rec, .fault = a->fault, .progress = run_progress, .progress_ctx = &pr};
 		err = pt_procs_agree(&procs, pt_cuda_step(cu, &so, &res));
+		run_progress_end(&pr);
 	}
 	if (!err && cupti_on) {
 		cupti_on = 2; /* stopped */
