@@ -10,16 +10,16 @@
  * run, from the cuBLAS of the major version the headers describe.
  */
 #include <dlfcn.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "cuda_priv.h"
 
 pt_cublas_api pt_cublas;
 
-#define STR_(x)	     #x
-#define STR(x)	     STR_(x)
+#define STR_(x)	      #x
+#define STR(x)	      STR_(x)
 #define CUBLAS_SONAME "libcublas.so." STR(CUBLAS_VER_MAJOR)
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -36,10 +36,10 @@ static void load(void)
 		const char *name;
 		size_t off;
 	} sym[] = {
-		{"cublasCreate_v2", offsetof(pt_cublas_api, create)},
-		{"cublasDestroy_v2", offsetof(pt_cublas_api, destroy)},
-		{"cublasSetStream_v2", offsetof(pt_cublas_api, set_stream)},
-		{"cublasGemmEx", offsetof(pt_cublas_api, gemm_ex)},
+	    {"cublasCreate_v2", offsetof(pt_cublas_api, create)},
+	    {"cublasDestroy_v2", offsetof(pt_cublas_api, destroy)},
+	    {"cublasSetStream_v2", offsetof(pt_cublas_api, set_stream)},
+	    {"cublasGemmEx", offsetof(pt_cublas_api, gemm_ex)},
 	};
 	pt_cublas_api api = {0};
 	for (size_t i = 0; i < sizeof sym / sizeof sym[0]; i++) {
@@ -59,7 +59,8 @@ int pt_cublas_load(void)
 	pthread_once(&once, load);
 	if (pt_cublas.gemm_ex)
 		return 0;
-	return pt_logerr(PT_ENOTSUP, "cuda backend: %s (cuBLAS comes with the CUDA toolkit; is its lib64 on the "
-				     "loader's path?)",
+	return pt_logerr(PT_ENOTSUP,
+			 "cuda backend: %s (cuBLAS comes with the CUDA toolkit; is its lib64 on the "
+			 "loader's path?)",
 			 why);
 }

@@ -131,7 +131,7 @@ int run_cuda(struct run_args *a)
 	if (!err) {
 		run_progress_start(&pr, "recorded step: ops", quiet);
 		pt_exec_step_opts so = {
-			.mode = a->comm, .rec = rec, .fault = a->fault, .progress = run_progress, .progress_ctx = &pr};
+		    .mode = a->comm, .rec = rec, .fault = a->fault, .progress = run_progress, .progress_ctx = &pr};
 		err = pt_procs_agree(&procs, pt_cuda_step(cu, &so, &res));
 		run_progress_end(&pr);
 	}
