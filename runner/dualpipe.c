@@ -29,6 +29,7 @@ struct gen {
 	pt_op pending[MAXPEND];
 	int npending;
 	int nbatch;
+	int nsent[2], nrecv[2]; /* messages so far to / from the lower and the higher neighbour */
 	int err;
 };
 
@@ -61,6 +62,12 @@ static void push(struct gen *g, pt_op op)
 {
 	op.tag = (uint8_t)g->tag;
 	op.phase = (uint8_t)phase_of(g->tag);
+	/* seq: the message's position on its (sender, receiver) pair; this
+	 * rank's messages are pushed in plan order */
+	if (op.kind == PT_OP_SEND)
+		op.seq = g->nsent[op.peer > g->r]++;
+	else if (op.kind == PT_OP_RECV)
+		op.seq = g->nrecv[op.peer > g->r]++;
 	pt_rank_plan *rp = &g->plan->rank[g->r];
 	if (rp->n < rp->cap) { /* pt_plan_push's common case, in line */
 		rp->ops[rp->n++] = op;
@@ -326,22 +333,6 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 		pt_plan_destroy(plan);
 		return err;
 	}
-	/* seq: position of each message on its (sender, receiver) pair */
-	int *cnt = calloc((size_t)P * 2 * 2, sizeof *cnt); /* [rank][left/right][send/recv] */
-	if (!cnt) {
-		pt_plan_destroy(plan);
-		return PT_ENOMEM;
-	}
-	for (int r = 0; r < P; r++) {
-		for (size_t i = 0; i < plan->rank[r].n; i++) {
-			pt_op *o = &plan->rank[r].ops[i];
-			if (!pt_kind_is_comm(o->kind))
-				continue;
-			int side = o->peer > r, rs = o->kind == PT_OP_RECV;
-			o->seq = cnt[(r * 2 + side) * 2 + rs]++;
-		}
-	}
-	free(cnt);
 	*out = plan;
 	return 0;
 }
