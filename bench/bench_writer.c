@@ -2,12 +2,14 @@
  * bench/bench_writer.c — the writer thread: how fast it drains events into
  * SQLite (rows over the time it spent inserting, which the recorder keeps in
  * meta "rec.insert_ns"; issue target >= 2 million/s), against the sqlite3
- * shell's `.import` of the same rows from CSV into a table of the same
- * columns (target: at least 2x faster), alternated in one run; medians of 3.
- * Also printed: the end-to-end rate, from the first pt_emit to a closed,
- * renamed trace, where finishing the file (ops and comms sorted into their
- * (rank, start_ns) order, the other tables indexed: a sort of every row,
- * which `.import` does not do) costs about twice the inserts.
+ * shell's `.import` of the same rows from CSV into a table of the ops
+ * table's columns (target: at least 2x faster), alternated in one run;
+ * medians of 3. (The writer stages the same values packed into 6 columns,
+ * libtrace/schema.c.) Also printed: the end-to-end rate, from the first
+ * pt_emit to a closed, renamed trace, where finishing the file (ops and comms
+ * unpacked and sorted into their (rank, start_ns) order, the other tables
+ * indexed: a sort of every row, which `.import` does not do) costs three to
+ * four times the inserts.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -58,27 +58,51 @@ const char pt_schema_sql[] =
  * to rowid tables of the connection's temporary database (a B-tree append is
  * the cheapest insert SQLite has: inserting each row at its (rank, start_ns)
  * place cost the writer 3x); pt_unstage_sql then copies them once, sorted,
- * into the trace's tables. */
+ * into the trace's tables. The staging rows pack several fields into one
+ * integer (writer.c, to_row), as an insert costs per column: two 32-bit
+ * fields as hi << 32 | lo (hi signed, lo its 32 bits), and for ops
+ * mb << 32 | chunk << 16 | chunk2, for comms mb << 32 | chunk << 16 |
+ * payload << 8 | kind (16-bit fields their 16 bits). Optional ids are staged
+ * as they came and become NULL here when negative, as the writer makes them.
+ * No NOT NULL here: nothing staged is NULL, and each check costs. */
 const char pt_stage_sql[] =
 	"PRAGMA temp.page_size=16384; PRAGMA temp.journal_mode=OFF; PRAGMA temp.cache_size=-8192;"
-	"CREATE TEMP TABLE ops_rows(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" step INTEGER, kind INTEGER NOT NULL, chunk INTEGER, mb INTEGER, chunk2 INTEGER,"
-	" mb2 INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n"
-	"CREATE TEMP TABLE comms_rows(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
-	" peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
-	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);\n";
+	"CREATE TEMP TABLE ops_rows(id INTEGER PRIMARY KEY, rank_stream INTEGER, step_mb2 INTEGER,"
+	" mb_chunk_chunk2 INTEGER, kind INTEGER, start_ns INTEGER,"
+	" end_ns INTEGER);\n"
+	"CREATE TEMP TABLE comms_rows(id INTEGER PRIMARY KEY, rank_stream INTEGER, peer_seq INTEGER,"
+	" batch_step INTEGER, mb_chunk_payload_kind INTEGER, bytes INTEGER, posted_ns INTEGER,"
+	" start_ns INTEGER, end_ns INTEGER);\n";
+
+/* The low 32 bits of x as a signed value; the same for 16 bits. Optional
+ * ids: the high 32 bits, or the low 32 or 16, NULL when negative (sign bit
+ * set). Plain arithmetic: a function call per column cost the close more. */
+#define LO32(x) "((" x " & 4294967295) - ((" x " & 2147483648) << 1))"
+#define LO16(x) "((" x " & 65535) - ((" x " & 32768) << 1))"
+#define OPT_HI32(x) "CASE WHEN " x " >= 0 THEN " x " >> 32 END"
+#define OPT_LO32(x) "CASE WHEN " x " & 2147483648 = 0 THEN " x " & 4294967295 END"
+#define OPT_LO16(x) "CASE WHEN " x " & 32768 = 0 THEN " x " & 65535 END"
 
 const char pt_unstage_sql[] =
 	"PRAGMA threads=2;\n" /* the sort may use a second core */
 	"INSERT INTO main.ops(id, rank, stream, step, kind, chunk, mb, chunk2, mb2, start_ns, end_ns)"
-	" SELECT id, rank, stream, step, kind, chunk, mb, chunk2, mb2, start_ns, end_ns FROM temp.ops_rows"
-	" ORDER BY rank, start_ns, id;\n"
+	" SELECT id, rank_stream >> 32, rank_stream & 4294967295, " OPT_HI32("step_mb2") ", kind, "
+	LO16("(mb_chunk_chunk2 >> 16)") ", mb_chunk_chunk2 >> 32, " OPT_LO16("mb_chunk_chunk2") ", "
+	OPT_LO32("step_mb2") ", start_ns, end_ns FROM temp.ops_rows"
+	" ORDER BY rank_stream >> 32, start_ns, id;\n"
 	"DROP TABLE temp.ops_rows;\n"
 	"INSERT INTO main.comms(id, rank, stream, step, kind, payload, chunk, mb, peer, seq, batch, bytes,"
-	" posted_ns, start_ns, end_ns) SELECT id, rank, stream, step, kind, payload, chunk, mb, peer, seq, batch,"
-	" bytes, posted_ns, start_ns, end_ns FROM temp.comms_rows ORDER BY rank, start_ns, id;\n"
+	" posted_ns, start_ns, end_ns) SELECT id, rank_stream >> 32, rank_stream & 4294967295, "
+	OPT_LO32("batch_step") ", mb_chunk_payload_kind & 255, (mb_chunk_payload_kind >> 8) & 255, "
+	LO16("(mb_chunk_payload_kind >> 16)") ", mb_chunk_payload_kind >> 32, peer_seq >> 32, " LO32("peer_seq")
+	", batch_step >> 32, bytes, posted_ns, start_ns, end_ns FROM temp.comms_rows"
+	" ORDER BY rank_stream >> 32, start_ns, id;\n"
 	"DROP TABLE temp.comms_rows;\n";
+#undef LO32
+#undef LO16
+#undef OPT_HI32
+#undef OPT_LO32
+#undef OPT_LO16
 
 const char pt_index_sql[] = "CREATE INDEX kernels_rank_start ON kernels(rank, start_ns);\n"
 			    "CREATE INDEX memcpy_rank_start ON memcpy(rank, start_ns);\n"

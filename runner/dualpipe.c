@@ -29,6 +29,7 @@ struct gen {
 	pt_op pending[MAXPEND];
 	int npending;
 	int nbatch;
+	int nsent[2], nrecv[2]; /* messages so far to / from the lower and the higher neighbour */
 	int err;
 };
 
@@ -43,12 +44,38 @@ static int down(const struct gen *g, int d) { return d == 0 ? g->r + 1 : g->r - 
 
 static int phase_of(int tag) { return tag <= 3 ? PT_WARMUP : tag <= 5 ? PT_STEADY : PT_COOLDOWN; }
 
+/* pt_op_make, inlined: the generator makes one op per plan step, and the
+ * call returning a 40-byte struct was a twentieth of planning. */
+static inline pt_op op_make(int kind, int chunk, int mb)
+{
+	return (pt_op){.kind = (uint8_t)kind,
+		       .chunk = (int16_t)chunk,
+		       .mb = mb,
+		       .chunk2 = -1,
+		       .mb2 = -1,
+		       .peer = -1,
+		       .seq = -1,
+		       .batch = -1};
+}
+
 static void push(struct gen *g, pt_op op)
 {
 	op.tag = (uint8_t)g->tag;
 	op.phase = (uint8_t)phase_of(g->tag);
-	if (!g->err)
+	/* seq: the message's position on its (sender, receiver) pair; this
+	 * rank's messages are pushed in plan order */
+	if (op.kind == PT_OP_SEND)
+		op.seq = g->nsent[op.peer > g->r]++;
+	else if (op.kind == PT_OP_RECV)
+		op.seq = g->nrecv[op.peer > g->r]++;
+	pt_rank_plan *rp = &g->plan->rank[g->r];
+	if (rp->n < rp->cap) { /* pt_plan_push's common case, in line */
+		rp->ops[rp->n++] = op;
+		if (pt_kind_is_comm(op.kind) && op.batch >= rp->nbatches)
+			rp->nbatches = op.batch + 1;
+	} else if (!g->err) {
 		g->err = pt_plan_push(g->plan, g->r, &op);
+	}
 }
 
 static void pend(struct gen *g, int kind, int payload, int d, int mb, int peer)
@@ -57,7 +84,7 @@ static void pend(struct gen *g, int kind, int payload, int d, int mb, int peer)
 		g->err = PT_EINVAL; /* cannot happen: a batch holds at most 4 messages */
 		return;
 	}
-	pt_op op = pt_op_make(kind, d, mb);
+	pt_op op = op_make(kind, d, mb);
 	op.payload = (uint8_t)payload;
 	op.peer = peer;
 	op.bytes = g->bytes;
@@ -110,7 +137,7 @@ static void FWD(struct gen *g, int p, int recv, int send)
 	if (recv)
 		RECV_F(g, p);
 	FLUSH(g);
-	push(g, pt_op_make(PT_OP_F, d, g->fwd[d]++));
+	push(g, op_make(PT_OP_F, d, g->fwd[d]++));
 	if (send)
 		SEND_F(g, p);
 }
@@ -122,7 +149,7 @@ static void BWD(struct gen *g, int p, int zb, int recv, int send)
 		RECV_B(g, p);
 	FLUSH(g);
 	int mb = g->bwd[d]++;
-	push(g, pt_op_make(zb ? PT_OP_I : PT_OP_B, d, mb));
+	push(g, op_make(zb ? PT_OP_I : PT_OP_B, d, mb));
 	if (zb) {
 		g->wq_d[g->wq_tail] = d;
 		g->wq_mb[g->wq_tail++] = mb;
@@ -138,7 +165,7 @@ static void FB(struct gen *g, int p0, int p1, int recv0)
 		RECV_F(g, p0);
 	RECV_B(g, p1);
 	FLUSH(g);
-	pt_op op = pt_op_make(PT_OP_FB, d0, g->fwd[d0]++);
+	pt_op op = op_make(PT_OP_FB, d0, g->fwd[d0]++);
 	op.chunk2 = (int16_t)d1;
 	op.mb2 = g->bwd[d1]++;
 	push(g, op);
@@ -155,7 +182,7 @@ static void WGT(struct gen *g)
 	}
 	int d = g->wq_d[g->wq_head], mb = g->wq_mb[g->wq_head];
 	g->wq_head++;
-	push(g, pt_op_make(PT_OP_W, d, mb));
+	push(g, op_make(PT_OP_W, d, mb));
 }
 
 /* The 8 steps of §1.3 for rank g->r. */
@@ -280,9 +307,11 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 			g.M = N / 2;
 			g.mid = g.h == g.H - 1;
 		}
-		/* each direction: M F and M B, at most 2 messages each, plus W */
+		/* each direction: M F and M B, at most 2 messages each, plus W;
+		 * DualPipe's middle ranks take 10.3 M steps (P=64, N=1024), so
+		 * 11 M spares them a reallocation (pt_plan_push grows it anyway) */
 		pt_rank_plan *rp = &plan->rank[r];
-		rp->cap = (size_t)g.M * 10 + 16;
+		rp->cap = (size_t)g.M * 11 + 16;
 		rp->ops = malloc(rp->cap * sizeof *rp->ops);
 		if (!rp->ops)
 			g.err = PT_ENOMEM;
@@ -304,22 +333,6 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 		pt_plan_destroy(plan);
 		return err;
 	}
-	/* seq: position of each message on its (sender, receiver) pair */
-	int *cnt = calloc((size_t)P * 2 * 2, sizeof *cnt); /* [rank][left/right][send/recv] */
-	if (!cnt) {
-		pt_plan_destroy(plan);
-		return PT_ENOMEM;
-	}
-	for (int r = 0; r < P; r++) {
-		for (size_t i = 0; i < plan->rank[r].n; i++) {
-			pt_op *o = &plan->rank[r].ops[i];
-			if (!pt_kind_is_comm(o->kind))
-				continue;
-			int side = o->peer > r, rs = o->kind == PT_OP_RECV;
-			o->seq = cnt[(r * 2 + side) * 2 + rs]++;
-		}
-	}
-	free(cnt);
 	*out = plan;
 	return 0;
 }
