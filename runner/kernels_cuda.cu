@@ -3,7 +3,8 @@
  * (kernels.h): exact-erf GELU and its derivative, the MSE loss and its
  * gradient, dtype casts. Grid-stride loops, 256 threads a block; the loss
  * is reduced by a single block in a fixed order, so the same inputs give
- * the same bits. bf16 values are computed in fp32, as torch does.
+ * the same bits. bf16 values are computed in fp32, as torch does; one
+ * template per kernel serves the three dtypes through acc<T>.
  */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -33,8 +34,12 @@ __device__ inline float to_acc(__nv_bfloat16 v)
 {
 	return __bfloat162float(v);
 }
-template <typename T> __device__ inline T from_acc(float v);
+template <typename T> __device__ inline T from_acc(typename acc<T>::type v);
 template <> __device__ inline float from_acc<float>(float v)
+{
+	return v;
+}
+template <> __device__ inline double from_acc<double>(double v)
 {
 	return v;
 }
@@ -69,21 +74,11 @@ template <typename T> __global__ void gelu_k(const T *a, T *g, size_t n)
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		g[i] = from_acc<T>(gelu_f(to_acc(a[i])));
 }
-template <> __global__ void gelu_k<double>(const double *a, double *g, size_t n)
-{
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		g[i] = gelu_f(a[i]);
-}
 
 template <typename T> __global__ void gelu_backward_k(T *a, const T *dg, size_t n)
 {
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		a[i] = from_acc<T>(to_acc(dg[i]) * dgelu_f(to_acc(a[i])));
-}
-template <> __global__ void gelu_backward_k<double>(double *a, const double *dg, size_t n)
-{
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		a[i] = dg[i] * dgelu_f(a[i]);
 }
 
 /* One block: each thread sums a fixed stride of elements in double, then a
@@ -96,27 +91,7 @@ template <typename T> __global__ void mse_k(const T *y, const T *t, T *dy, size_
 	for (size_t i = threadIdx.x; i < n; i += THREADS) {
 		typename acc<T>::type e = to_acc(y[i]) - to_acc(t[i]);
 		sum += (double)e * (double)e;
-		dy[i] = from_acc<T>((float)(scale * (double)e));
-	}
-	part[threadIdx.x] = sum;
-	__syncthreads();
-	for (int s = THREADS / 2; s > 0; s >>= 1) {
-		if ((int)threadIdx.x < s)
-			part[threadIdx.x] += part[threadIdx.x + s];
-		__syncthreads();
-	}
-	if (threadIdx.x == 0)
-		*loss = part[0] / (double)n;
-}
-template <> __global__ void mse_k<double>(const double *y, const double *t, double *dy, size_t n, double *loss)
-{
-	__shared__ double part[THREADS];
-	double sum = 0;
-	const double scale = 2.0 / (double)n;
-	for (size_t i = threadIdx.x; i < n; i += THREADS) {
-		double e = y[i] - t[i];
-		sum += e * e;
-		dy[i] = scale * e;
+		dy[i] = from_acc<T>((typename acc<T>::type)(scale * (double)e));
 	}
 	part[threadIdx.x] = sum;
 	__syncthreads();
