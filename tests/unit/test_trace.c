@@ -435,7 +435,7 @@ static void test_same_tick_same_ns(void **state)
 	pt_event filler = ev;
 	filler.rank = 2;
 	pt_emit_ticks(b, &filler);
-	pt_emit_ticks(b, &filler); /* hands the full chunk over */
+	pt_emit_ticks(b, &filler);  /* hands the full chunk over */
 	for (int i = 0; i < 4; i++) /* the writer samples the clock meanwhile */
 		nanosleep(&nap, NULL);
 	void *arg[2] = {rec, &ev};
@@ -541,54 +541,142 @@ static void test_ext_by_rank(void **state)
 	pt_trace_close(t);
 }
 
+/* The writer stages ops and comms with several fields packed to a column
+ * (writer.c) and unpacks them at close: every field's extremes come back
+ * as they went in, -1 ids included (NULL in the tables, -1 when read). */
+static void test_packed_fields_round_trip(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "packed.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	enum { N = 4 };
+	const int32_t ranks[N] = {0, 1, 65537, 2147483647};
+	const uint32_t streams[N] = {0, 1, 0x80000000u, 0xffffffffu};
+	const int32_t steps[N] = {-1, 0, 65536, 2147483647};
+	const int16_t chunks[N] = {-1, 0, 32767, -32768};
+	const int32_t mbs[N] = {-1, 0, 65536, 2147483647};
+	const int32_t peers[N] = {-1, 0, 65537, 2147483647};
+	const int64_t bytes[N] = {0, 1, (int64_t)1 << 40, INT64_MAX};
+	pt_event want[2 * N];
+	for (int i = 0; i < N; i++) {
+		pt_event e = tu_event(ranks[i], streams[i], i % 2 ? PT_OP_FB : PT_OP_W, 10 * i, 10 * i + 5);
+		e.step = steps[i];
+		e.op.chunk = chunks[i];
+		e.op.mb = mbs[i];
+		e.op.chunk2 = e.op.kind == PT_OP_FB ? chunks[N - 1 - i] : -1;
+		e.op.mb2 = e.op.kind == PT_OP_FB ? mbs[N - 1 - i] : -1;
+		want[i] = e;
+		pt_emit(b, &e);
+		e = tu_event(ranks[i], streams[i], i % 2 ? PT_OP_SEND : PT_OP_RECV, 10 * i + 1, 10 * i + 3);
+		e.step = steps[N - 1 - i];
+		e.op.payload = i % 2 ? PT_GRAD : PT_ACT;
+		e.op.chunk = chunks[i];
+		e.op.mb = mbs[i];
+		e.op.peer = peers[i];
+		e.op.seq = mbs[N - 1 - i];
+		e.op.batch = steps[i];
+		e.op.bytes = bytes[i];
+		e.posted_ns = 10 * i;
+		want[N + i] = e;
+		pt_emit(b, &e);
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_query q = pt_query_all();
+	q.sources = PT_SRC_OPS | PT_SRC_COMMS;
+	int seen = 0;
+	for (int i = 0; i < 2 * N; i++) {
+		const pt_event *w = &want[i];
+		q.rank = w->rank;
+		pt_cursor *c;
+		assert_int_equal(pt_cursor_open(t, &q, &c), 0);
+		pt_event e;
+		int found = 0;
+		while (pt_cursor_next(c, &e) == 1) {
+			if (e.op.kind != w->op.kind || e.start_ns != w->start_ns)
+				continue;
+			found = 1;
+			assert_int_equal(e.rank, w->rank);
+			assert_int_equal(e.stream, w->stream);
+			assert_int_equal(e.step, w->step);
+			assert_int_equal(e.end_ns, w->end_ns);
+			assert_int_equal(e.op.chunk, w->op.chunk);
+			assert_int_equal(e.op.mb, w->op.mb);
+			if (pt_kind_is_comm(w->op.kind)) {
+				assert_int_equal(e.op.payload, w->op.payload);
+				assert_int_equal(e.op.peer, w->op.peer);
+				assert_int_equal(e.op.seq, w->op.seq);
+				assert_int_equal(e.op.batch, w->op.batch);
+				assert_int_equal(e.op.bytes, w->op.bytes);
+				assert_int_equal(e.posted_ns, w->posted_ns);
+			} else {
+				assert_int_equal(e.op.chunk2, w->op.chunk2);
+				assert_int_equal(e.op.mb2, w->op.mb2);
+			}
+		}
+		pt_cursor_close(c);
+		if (!found)
+			fail_msg("event %d (kind %d, rank %d) not read back", i, w->op.kind, w->rank);
+		seen++;
+	}
+	assert_int_equal(seen, 2 * N);
+	pt_trace_close(t);
+}
+
 /* A schema-1 trace, as pipetrace wrote it before ops and comms were stored
  * WITHOUT ROWID (its DDL, verbatim): still read, in time order. */
 static const char schema1_sql[] =
-	"PRAGMA application_id=1347703363; PRAGMA user_version=1;"
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
-	"CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
-	"CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE ranks(rank INTEGER PRIMARY KEY, device INTEGER, theory_bubble_ns INTEGER,"
-	" theory_peak_act INTEGER, nchunks INTEGER, label TEXT);"
-	"CREATE TABLE streams(rank INTEGER NOT NULL, stream INTEGER NOT NULL, role INTEGER NOT NULL,"
-	" name TEXT, PRIMARY KEY(rank, stream)) WITHOUT ROWID;"
-	"CREATE TABLE chunks(rank INTEGER NOT NULL, chunk INTEGER NOT NULL, pipe INTEGER NOT NULL,"
-	" stage INTEGER NOT NULL, PRIMARY KEY(rank, chunk)) WITHOUT ROWID;"
-	"CREATE TABLE plan(rank INTEGER NOT NULL, step INTEGER NOT NULL, kind INTEGER NOT NULL,"
-	" chunk INTEGER, mb INTEGER, chunk2 INTEGER, mb2 INTEGER, payload INTEGER, peer INTEGER,"
-	" seq INTEGER, batch INTEGER, bytes INTEGER, phase INTEGER, tag INTEGER,"
-	" PRIMARY KEY(rank, step)) WITHOUT ROWID;"
-	"CREATE TABLE ops(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" step INTEGER, kind INTEGER NOT NULL, chunk INTEGER, mb INTEGER, chunk2 INTEGER,"
-	" mb2 INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
-	"CREATE TABLE comms(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
-	" peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
-	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
-	"CREATE TABLE kernels(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
-	"CREATE TABLE memcpy(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
-	" bytes INTEGER, copy_kind INTEGER);"
-	"CREATE TABLE memset(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
-	" bytes INTEGER);"
-	"CREATE TABLE sync(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
-	" sync_type INTEGER);"
-	"CREATE TABLE runtime(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
-	"CREATE TABLE ranges(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
-	" device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
-	" depth INTEGER, domain INTEGER);"
-	"INSERT INTO ranks VALUES (0,-1,NULL,NULL,1,'rank 0'),(1,-1,NULL,NULL,1,'rank 1');"
-	"INSERT INTO streams VALUES (0,0,0,'compute'),(0,1,1,'p2p'),(1,0,0,'compute'),(1,1,1,'p2p');"
-	/* rows in the order a writer meets them: ranks interleaved, rowids in that order */
-	"INSERT INTO ops VALUES (1,1,0,0,1,0,0,NULL,NULL,500,900),(2,0,0,0,1,0,0,NULL,NULL,0,400),"
-	"(3,0,0,1,1,0,1,NULL,NULL,400,800),(4,1,0,1,2,0,0,NULL,NULL,900,1300),(5,0,0,2,1,0,2,NULL,NULL,400,450);"
-	"INSERT INTO comms VALUES (1,0,1,1,6,0,0,0,1,0,NULL,64,400,400,500);"
-	"CREATE INDEX ops_rank_start ON ops(rank, start_ns);"
-	"CREATE INDEX comms_rank_start ON comms(rank, start_ns);";
+    "PRAGMA application_id=1347703363; PRAGMA user_version=1;"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+    "CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+    "CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE ranks(rank INTEGER PRIMARY KEY, device INTEGER, theory_bubble_ns INTEGER,"
+    " theory_peak_act INTEGER, nchunks INTEGER, label TEXT);"
+    "CREATE TABLE streams(rank INTEGER NOT NULL, stream INTEGER NOT NULL, role INTEGER NOT NULL,"
+    " name TEXT, PRIMARY KEY(rank, stream)) WITHOUT ROWID;"
+    "CREATE TABLE chunks(rank INTEGER NOT NULL, chunk INTEGER NOT NULL, pipe INTEGER NOT NULL,"
+    " stage INTEGER NOT NULL, PRIMARY KEY(rank, chunk)) WITHOUT ROWID;"
+    "CREATE TABLE plan(rank INTEGER NOT NULL, step INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " chunk INTEGER, mb INTEGER, chunk2 INTEGER, mb2 INTEGER, payload INTEGER, peer INTEGER,"
+    " seq INTEGER, batch INTEGER, bytes INTEGER, phase INTEGER, tag INTEGER,"
+    " PRIMARY KEY(rank, step)) WITHOUT ROWID;"
+    "CREATE TABLE ops(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " step INTEGER, kind INTEGER NOT NULL, chunk INTEGER, mb INTEGER, chunk2 INTEGER,"
+    " mb2 INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
+    "CREATE TABLE comms(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " step INTEGER, kind INTEGER NOT NULL, payload INTEGER, chunk INTEGER, mb INTEGER,"
+    " peer INTEGER, seq INTEGER, batch INTEGER, bytes INTEGER, posted_ns INTEGER,"
+    " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL);"
+    "CREATE TABLE kernels(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
+    "CREATE TABLE memcpy(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+    " bytes INTEGER, copy_kind INTEGER);"
+    "CREATE TABLE memset(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+    " bytes INTEGER);"
+    "CREATE TABLE sync(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+    " sync_type INTEGER);"
+    "CREATE TABLE runtime(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER);"
+    "CREATE TABLE ranges(id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " device INTEGER, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, name INTEGER, corr INTEGER, ext INTEGER,"
+    " depth INTEGER, domain INTEGER);"
+    "INSERT INTO ranks VALUES (0,-1,NULL,NULL,1,'rank 0'),(1,-1,NULL,NULL,1,'rank 1');"
+    "INSERT INTO streams VALUES (0,0,0,'compute'),(0,1,1,'p2p'),(1,0,0,'compute'),(1,1,1,'p2p');"
+    /* rows in the order a writer meets them: ranks interleaved, rowids in that order */
+    "INSERT INTO ops VALUES (1,1,0,0,1,0,0,NULL,NULL,500,900),(2,0,0,0,1,0,0,NULL,NULL,0,400),"
+    "(3,0,0,1,1,0,1,NULL,NULL,400,800),(4,1,0,1,2,0,0,NULL,NULL,900,1300),(5,0,0,2,1,0,2,NULL,NULL,400,450);"
+    "INSERT INTO comms VALUES (1,0,1,1,6,0,0,0,1,0,NULL,64,400,400,500);"
+    "CREATE INDEX ops_rank_start ON ops(rank, start_ns);"
+    "CREATE INDEX comms_rank_start ON comms(rank, start_ns);";
 
 static void test_schema1_readable(void **state)
 {
@@ -615,7 +703,7 @@ static void test_schema1_readable(void **state)
 	static const struct {
 		int rank, kind, mb;
 		int64_t start, end;
-	} want[] = {{0, PT_OP_F, 0, 0, 400},	    {0, PT_OP_F, 1, 400, 800},	  {0, PT_OP_F, 2, 400, 450},
+	} want[] = {{0, PT_OP_F, 0, 0, 400},	  {0, PT_OP_F, 1, 400, 800}, {0, PT_OP_F, 2, 400, 450},
 		    {0, PT_OP_SEND, 0, 400, 500}, {1, PT_OP_F, 0, 500, 900}, {1, PT_OP_B, 0, 900, 1300}};
 	pt_event ev;
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -635,11 +723,16 @@ static void test_schema1_readable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_bad_files),
-		cmocka_unit_test(test_no_half_written_output), cmocka_unit_test(test_hot_path_concurrency),
-		cmocka_unit_test(test_tick_conversion),	      cmocka_unit_test(test_op_names),
-		cmocka_unit_test(test_same_tick_same_ns),    cmocka_unit_test(test_ext_by_rank),
-		cmocka_unit_test(test_schema1_readable),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_no_half_written_output),
+	    cmocka_unit_test(test_hot_path_concurrency),
+	    cmocka_unit_test(test_tick_conversion),
+	    cmocka_unit_test(test_op_names),
+	    cmocka_unit_test(test_same_tick_same_ns),
+	    cmocka_unit_test(test_ext_by_rank),
+	    cmocka_unit_test(test_packed_fields_round_trip),
+	    cmocka_unit_test(test_schema1_readable),
 	};
 	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 	tu_tmp_cleanup();
