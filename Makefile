@@ -5,6 +5,8 @@
 #                   sim backend: schedule, trace.db, stats
 #   make test       unit tests (cmocka) and end-to-end CLI tests
 #   make bench      the speed figures the issues ask for
+#   make gpu-check  on a machine with a GPU: build there, run every GPU test
+#                   and bench_cuda (tests/gpu-check.sh; docs/backends.md)
 #   make install PREFIX=/usr/local
 #
 # demo, test and bench first install the Debian packages they lack
@@ -54,7 +56,7 @@ $(BUILD)/config.h: $(BUILD)/config.mk
 
 # The targets that install packages first and then call make again probe
 # nothing themselves: the inner make probes what is installed by then.
-ifeq ($(filter deps test-deps test demo bench clean distclean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps test-deps test demo bench gpu-check clean distclean,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 
@@ -185,6 +187,11 @@ bench: test-deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
 
+# On a GPU machine: every check that needs the device, in one run, with its
+# own build (build-gpu) and logs in gpu-out/.
+gpu-check:
+	@bash tests/gpu-check.sh
+
 # ---------------------------------------------------------------- install
 # The .pc file is written at install time, for the PREFIX installed to.
 install: all
@@ -206,5 +213,5 @@ distclean: clean
 	rm -rf $(DEMO_DIR)
 
 FORCE:
-.PHONY: all deps test-deps test tests-build demo bench install clean distclean FORCE
+.PHONY: all deps test-deps test tests-build demo bench gpu-check install clean distclean FORCE
 .DELETE_ON_ERROR:
