@@ -181,55 +181,73 @@ void pt_plan_print(const pt_plan *p, FILE *out, unsigned flags)
 	}
 }
 
+void pt_inputs_init(pt_inputs *in) { memset(in, 0, sizeof *in); }
+
+void pt_inputs_fini(pt_inputs *in)
+{
+	free(in->open);
+	memset(in, 0, sizeof *in);
+}
+
 struct want {
 	int payload, chunk, mb;
 };
 
-int pt_plan_inputs(const pt_plan *p, int r, int32_t *need)
+/* The open receives carry their key, so matching one reads this list only,
+ * not the ops it came from. */
+struct pt_open_recv {
+	int32_t step, mb;
+	int16_t chunk;
+	uint8_t payload;
+};
+
+int pt_inputs_step(pt_inputs *in, const pt_op *ops, size_t i, int32_t need[2])
 {
-	const pt_rank_plan *rp = &p->rank[r];
-	size_t cap = 16, n = 0;
-	size_t *open = malloc(cap * sizeof *open);
-	if (!open)
-		return PT_ENOMEM;
-	for (size_t i = 0; i < rp->n; i++) {
-		const pt_op *o = &rp->ops[i];
-		need[i * 2] = need[i * 2 + 1] = -1;
-		if (o->kind == PT_OP_RECV) {
-			if (n == cap) {
-				cap *= 2;
-				size_t *g = realloc(open, cap * sizeof *g);
-				if (!g) {
-					free(open);
-					return PT_ENOMEM;
-				}
-				open = g;
-			}
-			open[n++] = i;
-			continue;
+	const pt_op *o = &ops[i];
+	need[0] = need[1] = -1;
+	if (o->kind == PT_OP_RECV) {
+		if (in->n == in->cap) {
+			size_t cap = in->cap ? in->cap * 2 : 16;
+			struct pt_open_recv *v = realloc(in->open, cap * sizeof *v);
+			if (!v)
+				return PT_ENOMEM;
+			in->open = v;
+			in->cap = cap;
 		}
-		if (!pt_kind_is_compute(o->kind))
-			continue;
-		struct want want[2];
-		int nw = 0;
-		if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
-			want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
-		if (o->kind == PT_OP_B || o->kind == PT_OP_I)
-			want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
-		if (o->kind == PT_OP_FB)
-			want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
-		for (int k = 0; k < nw; k++) {
-			for (size_t m = 0; m < n; m++) {
-				const pt_op *rv = &rp->ops[open[m]];
-				if (rv->payload == want[k].payload && rv->chunk == want[k].chunk &&
-				    rv->mb == want[k].mb) {
-					need[i * 2 + k] = (int32_t)open[m];
-					open[m] = open[--n];
-					break;
-				}
+		in->open[in->n++] = (struct pt_open_recv){(int32_t)i, o->mb, o->chunk, o->payload};
+		return 0;
+	}
+	if (!pt_kind_is_compute(o->kind))
+		return 0;
+	struct want want[2];
+	int nw = 0;
+	if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
+		want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
+	if (o->kind == PT_OP_B || o->kind == PT_OP_I)
+		want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
+	if (o->kind == PT_OP_FB)
+		want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
+	for (int k = 0; k < nw; k++) {
+		for (size_t m = 0; m < in->n; m++) {
+			const struct pt_open_recv *rv = &in->open[m];
+			if (rv->payload == want[k].payload && rv->chunk == want[k].chunk && rv->mb == want[k].mb) {
+				need[k] = rv->step;
+				in->open[m] = in->open[--in->n];
+				break;
 			}
 		}
 	}
-	free(open);
 	return 0;
+}
+
+int pt_plan_inputs(const pt_plan *p, int r, int32_t *need)
+{
+	const pt_rank_plan *rp = &p->rank[r];
+	pt_inputs in;
+	int err = 0;
+	pt_inputs_init(&in);
+	for (size_t i = 0; i < rp->n && !err; i++)
+		err = pt_inputs_step(&in, rp->ops, i, &need[i * 2]);
+	pt_inputs_fini(&in);
+	return err;
 }

@@ -111,6 +111,19 @@ void pt_plan_print(const pt_plan *plan, FILE *out, unsigned flags);
  * and microbatch. need holds 2 * plan->rank[r].n entries. PT_ENOMEM. */
 int pt_plan_inputs(const pt_plan *plan, int r, int32_t *need);
 
+/* pt_plan_inputs one step at a time, for a pass that walks a rank's ops
+ * anyway (the sim's). Init, then call pt_inputs_step for steps 0, 1, … of
+ * one rank in order: a RECV opens, a compute op's need[0..1] gets the
+ * receives it consumes (-1: none), anything else gets -1s. PT_ENOMEM.
+ * Fini frees; the state is the caller's storage. */
+typedef struct pt_inputs {
+	struct pt_open_recv *open;
+	size_t n, cap;
+} pt_inputs;
+void pt_inputs_init(pt_inputs *in);
+int pt_inputs_step(pt_inputs *in, const pt_op *ops, size_t i, int32_t need[2]);
+void pt_inputs_fini(pt_inputs *in);
+
 /* Number of compute ops and of messages (SEND + RECV) over all ranks. */
 size_t pt_plan_count(const pt_plan *plan, int comm);
 

@@ -27,15 +27,27 @@
 
 #include "runner.h"
 
+/* What the walk needs of one step. The ranks take turns a few steps at a
+ * time, too many streams for the hardware prefetcher, so each step the walk
+ * touches costs a cache miss or more: prepare() gathers these 24 bytes per
+ * step in one sequential pass, and the walk reads them instead of the 40-byte
+ * op, its batch neighbours and three side arrays. */
+struct sstep {
+	int64_t dur;  /* compute: its duration; SEND: its time on the wire; RECV: 0 */
+	int32_t a, b; /* compute: the receives its inputs come from, -1 when none;
+			 message: the partner's rank, -1 when unpaired, and its step */
+	int32_t next; /* message: the first step past its batch */
+	uint8_t kind;
+};
+
 struct simr {
 	size_t pc;
 	int64_t t;	    /* compute stream free at */
 	int64_t prev_start; /* start of the last compute op (overlap: receive prefetch) */
 	int done, queued;
-	int posted_upto;     /* ops before this index are posted */
-	int32_t *partner_rank; /* [step] for messages */
-	int32_t *partner_op;   /* [step] */
-	int32_t *need;	       /* [step * 2 + k]: receives a compute op consumes, -1 */
+	int posted_upto;	/* ops before this index are posted */
+	const struct sstep *ss; /* [step] */
+	size_t n;		/* steps */
 };
 
 /* A directed link's next free time, kept per sender (ranks talk to few peers). */
@@ -55,6 +67,7 @@ struct run {
 	int mode;
 	int strict;
 	pt_sim_step **st;
+	struct sstep **ss; /* [rank][step] */
 	struct simr *rs;
 	int *queue, qhead, qtail, qcap;
 	struct links *links; /* [sender] */
@@ -92,9 +105,9 @@ static int64_t *link_free(struct run *x, int a, int b)
  * once its receive is posted too) and the link is free. Both ends record it. */
 static int transfer(struct run *x, int a, size_t i)
 {
-	const pt_op *o = &x->plan->rank[a].ops[i];
-	int b = x->rs[a].partner_rank[i];
-	size_t j = (size_t)x->rs[a].partner_op[i];
+	const struct sstep *e = &x->ss[a][i];
+	int b = e->a;
+	size_t j = (size_t)e->b;
 	int64_t ready = x->st[a][i].posted;
 	if (x->strict && x->st[b][j].posted > ready)
 		ready = x->st[b][j].posted;
@@ -102,10 +115,9 @@ static int transfer(struct run *x, int a, size_t i)
 	if (!lf)
 		return PT_ENOMEM;
 	int64_t start = ready > *lf ? ready : *lf;
-	int64_t wire = pt_cost_wire(x->cost, o->bytes);
-	*lf = start + wire;
+	*lf = start + e->dur;
 	x->st[a][i].start = start;
-	x->st[a][i].end = start + wire + x->cost->latency;
+	x->st[a][i].end = start + e->dur + x->cost->latency;
 	if (x->st[a][i].end > x->span)
 		x->span = x->st[a][i].end;
 	return 0;
@@ -125,11 +137,12 @@ static int64_t done_at(const struct run *x, int r, size_t i)
 static int post(struct run *x, int r, size_t i, int64_t t)
 {
 	x->st[r][i].posted = t;
-	int q = x->rs[r].partner_rank[i];
+	const struct sstep *e = &x->ss[r][i];
+	int q = e->a;
 	if (q < 0)
 		return 0; /* unpaired: validate.c names it; the run deadlocks on it */
-	size_t j = (size_t)x->rs[r].partner_op[i];
-	int send = x->plan->rank[r].ops[i].kind == PT_OP_SEND;
+	size_t j = (size_t)e->b;
+	int send = e->kind == PT_OP_SEND;
 	int a = send ? r : q, b = send ? q : r;
 	size_t si = send ? i : j, ri = send ? j : i;
 	int err = 0;
@@ -154,25 +167,21 @@ enum { PREFETCH = 16 }; /* steps ahead; 8 and 32 measured slower */
 static int step_rank(struct run *x, int r)
 {
 	struct simr *s = &x->rs[r];
-	const pt_rank_plan *rp = &x->plan->rank[r];
+	const struct sstep *ss = s->ss;
 	pt_sim_step *st = x->st[r];
-	while (s->pc < rp->n) {
-		const pt_op *o = &rp->ops[s->pc];
-		/* A visit runs a few steps and blocks; the ranks take turns, too
-		 * many streams for the hardware prefetcher, so nearly every step
-		 * missed the cache. Fetch this rank's next steps for its next
-		 * visit. */
-		if (s->pc + PREFETCH < rp->n) {
-			__builtin_prefetch(&rp->ops[s->pc + PREFETCH]);
+	while (s->pc < s->n) {
+		const struct sstep *e = &ss[s->pc];
+		/* A visit runs a few steps and blocks; fetch this rank's next
+		 * steps for its next visit. */
+		if (s->pc + PREFETCH < s->n) {
+			__builtin_prefetch(&ss[s->pc + PREFETCH]);
 			__builtin_prefetch(&st[s->pc + PREFETCH], 1);
 		}
-		if (pt_kind_is_comm(o->kind)) {
-			size_t end = s->pc;
-			while (end < rp->n && pt_kind_is_comm(rp->ops[end].kind) && rp->ops[end].batch == o->batch)
-				end++;
+		if (pt_kind_is_comm(e->kind)) {
+			size_t end = (size_t)e->next;
 			for (size_t i = (size_t)s->posted_upto > s->pc ? (size_t)s->posted_upto : s->pc; i < end; i++) {
 				int64_t at = s->t;
-				if (x->mode == PT_COMM_OVERLAP && rp->ops[i].kind == PT_OP_RECV)
+				if (x->mode == PT_COMM_OVERLAP && ss[i].kind == PT_OP_RECV)
 					at = s->prev_start;
 				int err = post(x, r, i, at);
 				if (err)
@@ -195,18 +204,18 @@ static int step_rank(struct run *x, int r)
 			continue;
 		}
 		int64_t start = s->t;
+		int32_t need[2] = {e->a, e->b};
 		for (int k = 0; k < 2; k++) {
-			int need = s->need[s->pc * 2 + k];
-			if (need < 0)
+			if (need[k] < 0)
 				continue;
-			int64_t d = done_at(x, r, (size_t)need);
+			int64_t d = done_at(x, r, (size_t)need[k]);
 			if (d < 0)
 				return 0; /* blocked on an input */
 			if (d > start)
 				start = d;
 		}
 		st[s->pc].posted = st[s->pc].start = start;
-		st[s->pc].end = start + pt_cost_op(x->cost, o->kind);
+		st[s->pc].end = start + e->dur;
 		s->prev_start = start;
 		s->t = st[s->pc].end;
 		if (s->t > x->span)
@@ -217,105 +226,127 @@ static int step_rank(struct run *x, int r)
 	return 0;
 }
 
-/* Receives at one rank from one peer, indexed by seq. */
-struct peer_tab {
-	int peer;
-	size_t *at; /* [seq] -> step, (size_t)-1 when absent */
-	int n, cap;
+/* The messages between one pair of ranks in one direction, by seq:
+ * pair[seq] = the steps of its SEND and its RECV, -1 while unseen. */
+struct pair_tab {
+	int peer; /* the sender; the table belongs to the receiver */
+	struct {
+		int32_t send, recv;
+	} * pair;
+	int cap;
 };
 
-static struct peer_tab *peer_of(struct peer_tab **tabs, int *ntabs, int *cap, int peer)
+struct pairing {
+	struct pair_tab **tabs; /* [receiver] */
+	int *ntabs, *caps;
+};
+
+/* The slot of message seq from a to b, or NULL (PT_ENOMEM). */
+static int32_t *pair_slot(struct pairing *pg, int a, int b, int seq, int recv)
 {
-	for (int i = 0; i < *ntabs; i++)
-		if ((*tabs)[i].peer == peer)
-			return &(*tabs)[i];
-	if (*ntabs == *cap) {
-		int c = *cap ? *cap * 2 : 4;
-		struct peer_tab *t = realloc(*tabs, (size_t)c * sizeof *t);
-		if (!t)
-			return NULL;
-		*tabs = t;
-		*cap = c;
+	struct pair_tab *t = NULL;
+	for (int k = 0; k < pg->ntabs[b]; k++)
+		if (pg->tabs[b][k].peer == a)
+			t = &pg->tabs[b][k];
+	if (!t) {
+		if (pg->ntabs[b] == pg->caps[b]) {
+			int c = pg->caps[b] ? pg->caps[b] * 2 : 4;
+			struct pair_tab *v = realloc(pg->tabs[b], (size_t)c * sizeof *v);
+			if (!v)
+				return NULL;
+			pg->tabs[b] = v;
+			pg->caps[b] = c;
+		}
+		t = &pg->tabs[b][pg->ntabs[b]++];
+		memset(t, 0, sizeof *t);
+		t->peer = a;
 	}
-	struct peer_tab *t = &(*tabs)[(*ntabs)++];
-	memset(t, 0, sizeof *t);
-	t->peer = peer;
-	return t;
+	if (seq >= t->cap) {
+		int c = t->cap ? t->cap : 64;
+		while (c <= seq)
+			c *= 2;
+		void *v = realloc(t->pair, (size_t)c * sizeof *t->pair);
+		if (!v)
+			return NULL;
+		t->pair = v;
+		memset(&t->pair[t->cap], 0xff, (size_t)(c - t->cap) * sizeof *t->pair);
+		t->cap = c;
+	}
+	return recv ? &t->pair[seq].recv : &t->pair[seq].send;
 }
 
-/* Pair every message with its partner: the k-th SEND from a to b is the k-th
- * RECV at b from a (seq k on both). Unpaired messages keep partner rank -1;
- * validate.c names them, and a run deadlocks on them. */
-static int pair_messages(struct run *x)
+/* One pass over rank r's ops: its steps' times unknown (-1), its sstep[]
+ * filled but for the partners, its messages entered in the pairing. */
+static int prepare(struct run *x, int r, struct pairing *pg)
 {
-	const pt_plan *p = x->plan;
+	const pt_rank_plan *rp = &x->plan->rank[r];
+	struct sstep *ss = x->ss[r];
+	pt_sim_step *st = x->st[r];
+	pt_inputs in;
 	int err = 0;
-	struct peer_tab **tabs = calloc((size_t)p->ranks, sizeof *tabs);
-	int *ntabs = calloc((size_t)p->ranks, sizeof *ntabs), *caps = calloc((size_t)p->ranks, sizeof *caps);
-	if (!tabs || !ntabs || !caps) {
-		err = PT_ENOMEM;
-		goto out;
-	}
-	for (int b = 0; b < p->ranks && !err; b++) {
-		const pt_rank_plan *rp = &p->rank[b];
-		for (size_t i = 0; i < rp->n; i++) {
-			x->rs[b].partner_rank[i] = -1;
-			x->rs[b].partner_op[i] = 0;
-			const pt_op *o = &rp->ops[i];
-			if (o->kind != PT_OP_RECV || o->seq < 0)
-				continue;
-			struct peer_tab *t = peer_of(&tabs[b], &ntabs[b], &caps[b], o->peer);
-			if (!t) {
-				err = PT_ENOMEM;
-				break;
-			}
-			if (o->seq >= t->cap) {
-				int c = t->cap ? t->cap : 64;
-				while (c <= o->seq)
-					c *= 2;
-				size_t *at = realloc(t->at, (size_t)c * sizeof *at);
-				if (!at) {
-					err = PT_ENOMEM;
-					break;
-				}
-				for (int k = t->cap; k < c; k++)
-					at[k] = (size_t)-1;
-				t->at = at;
-				t->cap = c;
-			}
-			t->at[o->seq] = i;
+	size_t batch_from = 0; /* the first step of the run of messages going on */
+	pt_inputs_init(&in);
+	for (size_t i = 0; i < rp->n && !err; i++) {
+		const pt_op *o = &rp->ops[i];
+		struct sstep *e = &ss[i];
+		int32_t need[2];
+		st[i] = (pt_sim_step){-1, -1, -1};
+		e->kind = o->kind;
+		if ((err = pt_inputs_step(&in, rp->ops, i, need))) /* a RECV opens, a compute op takes */
+			break;
+		if (!pt_kind_is_comm(o->kind)) {
+			e->a = need[0];
+			e->b = need[1];
+			e->dur = pt_cost_op(x->cost, o->kind);
+			continue;
 		}
+		/* A batch as the walk takes it: consecutive messages of one batch
+		 * number; each learns where it ends when the next step differs. */
+		if (i == 0 || !pt_kind_is_comm(rp->ops[i - 1].kind) || rp->ops[i - 1].batch != o->batch)
+			batch_from = i;
+		if (i + 1 == rp->n || !pt_kind_is_comm(rp->ops[i + 1].kind) || rp->ops[i + 1].batch != o->batch)
+			for (size_t k = batch_from; k <= i; k++)
+				ss[k].next = (int32_t)(i + 1);
+		e->a = -1; /* unpaired until the pairing says otherwise */
+		e->b = 0;
+		e->dur = o->kind == PT_OP_SEND ? pt_cost_wire(x->cost, o->bytes) : 0;
+		int32_t *slot = NULL;
+		if (o->kind == PT_OP_RECV && o->seq >= 0)
+			slot = pair_slot(pg, o->peer, r, o->seq, 1);
+		else if (o->kind == PT_OP_SEND && o->peer >= 0 && o->peer < x->plan->ranks && o->seq >= 0)
+			slot = pair_slot(pg, r, o->peer, o->seq, 0);
+		else
+			continue;
+		if (!slot)
+			err = PT_ENOMEM;
+		else
+			*slot = (int32_t)i;
 	}
-	for (int a = 0; a < p->ranks && !err; a++) {
-		const pt_rank_plan *rp = &p->rank[a];
-		for (size_t i = 0; i < rp->n; i++) {
-			const pt_op *o = &rp->ops[i];
-			if (o->kind != PT_OP_SEND || o->peer < 0 || o->peer >= p->ranks || o->seq < 0)
-				continue;
-			int b = o->peer;
-			struct peer_tab *t = NULL;
-			for (int k = 0; k < ntabs[b]; k++)
-				if (tabs[b][k].peer == a)
-					t = &tabs[b][k];
-			if (!t || o->seq >= t->cap || t->at[o->seq] == (size_t)-1)
-				continue;
-			size_t j = t->at[o->seq];
-			x->rs[a].partner_rank[i] = b;
-			x->rs[a].partner_op[i] = (int32_t)j;
-			x->rs[b].partner_rank[j] = a;
-			x->rs[b].partner_op[j] = (int32_t)i;
-		}
-	}
-out:
-	for (int r = 0; tabs && r < p->ranks; r++) {
-		for (int k = 0; k < ntabs[r]; k++)
-			free(tabs[r][k].at);
-		free(tabs[r]);
-	}
-	free(tabs);
-	free(ntabs);
-	free(caps);
+	pt_inputs_fini(&in);
 	return err;
+}
+
+/* Pair every message with its partner: the SEND from a to b with seq k and
+ * the RECV at b from a with seq k. Unpaired messages stay unpaired; validate.c
+ * names them, and a run deadlocks on them. (A plan that numbers two messages
+ * of a pair alike is invalid too: the last of each side gets the pairing.) */
+static void pair_messages(struct run *x, struct pairing *pg)
+{
+	for (int b = 0; b < x->plan->ranks; b++) {
+		for (int k = 0; k < pg->ntabs[b]; k++) {
+			const struct pair_tab *t = &pg->tabs[b][k];
+			int a = t->peer;
+			for (int seq = 0; seq < t->cap; seq++) {
+				int32_t i = t->pair[seq].send, j = t->pair[seq].recv;
+				if (i < 0 || j < 0)
+					continue;
+				x->ss[a][i].a = b;
+				x->ss[a][i].b = j;
+				x->ss[b][j].a = a;
+				x->ss[b][j].b = i;
+			}
+		}
+	}
 }
 
 /* Large, short-lived arrays: mapped directly and backed by huge pages where
@@ -364,12 +395,12 @@ static void report_deadlock(struct run *x)
 			while (w < rp->n && pt_kind_is_comm(rp->ops[w].kind) && done_at(x, r, w) >= 0)
 				w++;
 		} else {
-			int n0 = s->need[s->pc * 2], n1 = s->need[s->pc * 2 + 1];
+			int n0 = s->ss[s->pc].a, n1 = s->ss[s->pc].b;
 			w = (size_t)(n0 >= 0 && done_at(x, r, (size_t)n0) < 0 ? n0 : n1);
 		}
 		pt_op_name(o, PT_NAME_SPEC, name, sizeof name);
 		pt_op_name(&rp->ops[w], PT_NAME_SPEC, pname, sizeof pname);
-		int q = s->partner_rank[w];
+		int q = s->ss[w].a;
 		if (q < 0) {
 			pt_log(PT_LOG_ERROR, "  r%d at step %zu (%s): %s has no matching message on rank %d", r,
 			       s->pc, name, pname, rp->ops[w].peer);
@@ -401,6 +432,9 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	x.cost = cost;
 	x.mode = mode;
 	x.strict = strict;
+	struct pairing pg = {0};
+	void *ss_block = NULL;
+	size_t ss_size = 0;
 	int err = 0;
 	pt_sim *sim = calloc(1, sizeof *sim);
 	x.rs = calloc((size_t)P, sizeof *x.rs);
@@ -418,34 +452,37 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 		goto out;
 	}
 	x.st = sim->step;
-	/* one block: steps, then partner ranks, partner steps, inputs */
+	/* one block for the steps (the result), one for the walk's sstep[]
+	 * (freed at the end of the run) */
 	size_t total = 0;
 	for (int r = 0; r < P; r++)
 		total += plan->rank[r].n + 1;
-	size_t bytes = total * (sizeof(pt_sim_step) + 4 * sizeof(int32_t));
-	sim->block_ = big_alloc(bytes);
-	if (!sim->block_) {
+	sim->block_size_ = total * sizeof(pt_sim_step);
+	sim->block_ = big_alloc(sim->block_size_);
+	ss_size = total * sizeof(struct sstep);
+	ss_block = big_alloc(ss_size);
+	x.ss = calloc((size_t)P, sizeof *x.ss);
+	pg.tabs = calloc((size_t)P, sizeof *pg.tabs);
+	pg.ntabs = calloc((size_t)P, sizeof *pg.ntabs);
+	pg.caps = calloc((size_t)P, sizeof *pg.caps);
+	if (!sim->block_ || !ss_block || !x.ss || !pg.tabs || !pg.ntabs || !pg.caps) {
 		err = PT_ENOMEM;
 		goto out;
 	}
-	sim->block_size_ = bytes;
 	pt_sim_step *steps = sim->block_;
-	int32_t *ints = (int32_t *)(steps + total);
+	struct sstep *ss = ss_block;
 	for (int r = 0; r < P; r++) {
 		size_t n = plan->rank[r].n;
 		sim->step[r] = steps;
-		x.rs[r].partner_rank = ints;
-		x.rs[r].partner_op = ints + (n + 1);
-		x.rs[r].need = ints + 2 * (n + 1);
+		x.ss[r] = ss;
+		x.rs[r].ss = ss;
+		x.rs[r].n = n;
 		steps += n + 1;
-		ints += 4 * (n + 1);
-		/* every time unknown: -1 in each field, all bytes 0xff */
-		memset(sim->step[r], 0xff, n * sizeof(pt_sim_step));
-		if ((err = pt_plan_inputs(plan, r, x.rs[r].need)))
+		ss += n + 1;
+		if ((err = prepare(&x, r, &pg)))
 			goto out;
 	}
-	if ((err = pair_messages(&x)))
-		goto out;
+	pair_messages(&x, &pg);
 	for (int r = 0; r < P; r++)
 		enqueue(&x, r);
 	while (x.qhead != x.qtail) {
@@ -467,6 +504,17 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	*out = sim;
 	sim = NULL;
 out:
+	for (int r = 0; pg.tabs && r < P; r++) {
+		for (int k = 0; k < pg.ntabs[r]; k++)
+			free(pg.tabs[r][k].pair);
+		free(pg.tabs[r]);
+	}
+	free(pg.tabs);
+	free(pg.ntabs);
+	free(pg.caps);
+	if (ss_block)
+		munmap(ss_block, ss_size);
+	free(x.ss);
 	free(x.rs);
 	free(x.queue);
 	for (int r = 0; x.links && r < P; r++)
