@@ -189,23 +189,39 @@ void pt_inputs_fini(pt_inputs *in)
 	memset(in, 0, sizeof *in);
 }
 
-struct want {
-	int payload, chunk, mb;
+/* An open receive and what it carries (payload, chunk, microbatch) packed
+ * in one key, so matching one is a single comparison on this list, without
+ * going back to the op. */
+struct pt_open_recv {
+	uint64_t key;
+	int32_t step;
 };
 
-/* The open receives carry their key, so matching one reads this list only,
- * not the ops it came from. */
-struct pt_open_recv {
-	int32_t step, mb;
-	int16_t chunk;
-	uint8_t payload;
-};
+static inline uint64_t recv_key(int payload, int chunk, int mb)
+{
+	return (uint64_t)(uint8_t)payload << 48 | (uint64_t)(uint16_t)chunk << 32 | (uint32_t)mb;
+}
+
+/* The first open receive of key on the list (the earliest unless a plan
+ * repeats a key while one is open), taken off it; -1 when none. */
+static inline int32_t take(pt_inputs *in, uint64_t key)
+{
+	for (size_t m = 0; m < in->n; m++) {
+		if (in->open[m].key == key) {
+			int32_t step = in->open[m].step;
+			in->open[m] = in->open[--in->n];
+			return step;
+		}
+	}
+	return -1;
+}
 
 int pt_inputs_step(pt_inputs *in, const pt_op *ops, size_t i, int32_t need[2])
 {
 	const pt_op *o = &ops[i];
 	need[0] = need[1] = -1;
-	if (o->kind == PT_OP_RECV) {
+	switch (o->kind) {
+	case PT_OP_RECV:
 		if (in->n == in->cap) {
 			size_t cap = in->cap ? in->cap * 2 : 16;
 			struct pt_open_recv *v = realloc(in->open, cap * sizeof *v);
@@ -214,28 +230,19 @@ int pt_inputs_step(pt_inputs *in, const pt_op *ops, size_t i, int32_t need[2])
 			in->open = v;
 			in->cap = cap;
 		}
-		in->open[in->n++] = (struct pt_open_recv){(int32_t)i, o->mb, o->chunk, o->payload};
-		return 0;
-	}
-	if (!pt_kind_is_compute(o->kind))
-		return 0;
-	struct want want[2];
-	int nw = 0;
-	if (o->kind == PT_OP_F || o->kind == PT_OP_FB)
-		want[nw++] = (struct want){PT_ACT, o->chunk, o->mb};
-	if (o->kind == PT_OP_B || o->kind == PT_OP_I)
-		want[nw++] = (struct want){PT_GRAD, o->chunk, o->mb};
-	if (o->kind == PT_OP_FB)
-		want[nw++] = (struct want){PT_GRAD, o->chunk2, o->mb2};
-	for (int k = 0; k < nw; k++) {
-		for (size_t m = 0; m < in->n; m++) {
-			const struct pt_open_recv *rv = &in->open[m];
-			if (rv->payload == want[k].payload && rv->chunk == want[k].chunk && rv->mb == want[k].mb) {
-				need[k] = rv->step;
-				in->open[m] = in->open[--in->n];
-				break;
-			}
-		}
+		in->open[in->n++] = (struct pt_open_recv){recv_key(o->payload, o->chunk, o->mb), (int32_t)i};
+		break;
+	case PT_OP_F:
+		need[0] = take(in, recv_key(PT_ACT, o->chunk, o->mb));
+		break;
+	case PT_OP_B:
+	case PT_OP_I:
+		need[0] = take(in, recv_key(PT_GRAD, o->chunk, o->mb));
+		break;
+	case PT_OP_FB:
+		need[0] = take(in, recv_key(PT_ACT, o->chunk, o->mb));
+		need[1] = take(in, recv_key(PT_GRAD, o->chunk2, o->mb2));
+		break;
 	}
 	return 0;
 }

@@ -72,6 +72,7 @@ struct run {
 	int *queue, qhead, qtail, qcap;
 	struct links *links; /* [sender] */
 	int64_t span;	     /* the latest end so far: the makespan once done */
+	int64_t op_dur[PT_OP_FB + 1]; /* [kind] pt_cost_op */
 };
 
 static void enqueue(struct run *x, int r)
@@ -227,12 +228,14 @@ static int step_rank(struct run *x, int r)
 }
 
 /* The messages between one pair of ranks in one direction, by seq:
- * pair[seq] = the steps of its SEND and its RECV, -1 while unseen. */
+ * the steps of the SEND and of the RECV numbered seq, -1 while unseen. */
+struct msg_pair {
+	int32_t send, recv;
+};
+
 struct pair_tab {
 	int peer; /* the sender; the table belongs to the receiver */
-	struct {
-		int32_t send, recv;
-	} * pair;
+	struct msg_pair *pair;
 	int cap;
 };
 
@@ -241,11 +244,11 @@ struct pairing {
 	int *ntabs, *caps;
 };
 
-/* The slot of message seq from a to b, or NULL (PT_ENOMEM). */
-static int32_t *pair_slot(struct pairing *pg, int a, int b, int seq, int recv)
+/* pair_of's slow path: add the table of a -> b, or grow it to hold seq. */
+static struct msg_pair *pair_grow(struct pairing *pg, int a, int b, int seq)
 {
 	struct pair_tab *t = NULL;
-	for (int k = 0; k < pg->ntabs[b]; k++)
+	for (int k = 0; k < pg->ntabs[b] && !t; k++)
 		if (pg->tabs[b][k].peer == a)
 			t = &pg->tabs[b][k];
 	if (!t) {
@@ -265,18 +268,46 @@ static int32_t *pair_slot(struct pairing *pg, int a, int b, int seq, int recv)
 		int c = t->cap ? t->cap : 64;
 		while (c <= seq)
 			c *= 2;
-		void *v = realloc(t->pair, (size_t)c * sizeof *t->pair);
+		struct msg_pair *v = realloc(t->pair, (size_t)c * sizeof *v);
 		if (!v)
 			return NULL;
+		memset(&v[t->cap], 0xff, (size_t)(c - t->cap) * sizeof *v);
 		t->pair = v;
-		memset(&t->pair[t->cap], 0xff, (size_t)(c - t->cap) * sizeof *t->pair);
 		t->cap = c;
 	}
-	return recv ? &t->pair[seq].recv : &t->pair[seq].send;
+	return &t->pair[seq];
 }
 
-/* One pass over rank r's ops: its steps' times unknown (-1), its sstep[]
- * filled but for the partners, its messages entered in the pairing. */
+/* The entry of message seq from a to b, or NULL (PT_ENOMEM). */
+static inline struct msg_pair *pair_of(struct pairing *pg, int a, int b, int seq)
+{
+	for (struct pair_tab *t = pg->tabs[b], *end = t + pg->ntabs[b]; t < end; t++)
+		if (t->peer == a) {
+			if (seq < t->cap)
+				return &t->pair[seq];
+			break;
+		}
+	return pair_grow(pg, a, b, seq);
+}
+
+/* Make send (a, i) and receive (b, j) each other's partner. */
+static void link_pair(struct run *x, int a, int32_t i, int b, int32_t j)
+{
+	x->ss[a][i].a = b;
+	x->ss[a][i].b = j;
+	x->ss[b][j].a = a;
+	x->ss[b][j].b = i;
+}
+
+/*
+ * One pass over rank r's ops: its steps' times unknown (-1), and its
+ * sstep[] filled. A message pairs with the other side's message of the same
+ * seq on the same pair of ranks (the k-th SEND from a to b is the k-th RECV
+ * at b from a: validate.c checks the numbering); whichever of the two comes
+ * second in this pass links them, while the first is likely still in cache,
+ * pipeline neighbours being near in rank order. Unpaired messages stay so
+ * (partner rank -1); validate.c names them, and a run deadlocks on them.
+ */
 static int prepare(struct run *x, int r, struct pairing *pg)
 {
 	const pt_rank_plan *rp = &x->plan->rank[r];
@@ -284,69 +315,78 @@ static int prepare(struct run *x, int r, struct pairing *pg)
 	pt_sim_step *st = x->st[r];
 	pt_inputs in;
 	int err = 0;
-	size_t batch_from = 0; /* the first step of the run of messages going on */
+	/* A batch as the walk takes it: consecutive messages of one batch
+	 * number. Each learns where it ends once a step does not go on with it. */
+	size_t batch_from = SIZE_MAX;
+	int32_t batch = 0;
+	/* every message of a plan has the same size, nearly always */
+	int64_t bytes = 0, wire = pt_cost_wire(x->cost, 0);
 	pt_inputs_init(&in);
-	for (size_t i = 0; i < rp->n && !err; i++) {
+	for (size_t i = 0; i < rp->n; i++) {
 		const pt_op *o = &rp->ops[i];
 		struct sstep *e = &ss[i];
-		int32_t need[2];
+		int comm = pt_kind_is_comm(o->kind);
+		if (batch_from != SIZE_MAX && (!comm || o->batch != batch)) {
+			for (size_t k = batch_from; k < i; k++)
+				ss[k].next = (int32_t)i;
+			batch_from = SIZE_MAX;
+		}
 		st[i] = (pt_sim_step){-1, -1, -1};
 		e->kind = o->kind;
-		if ((err = pt_inputs_step(&in, rp->ops, i, need))) /* a RECV opens, a compute op takes */
-			break;
-		if (!pt_kind_is_comm(o->kind)) {
+		if (!comm) {
+			int32_t need[2];
+			if ((err = pt_inputs_step(&in, rp->ops, i, need)))
+				break;
 			e->a = need[0];
 			e->b = need[1];
-			e->dur = pt_cost_op(x->cost, o->kind);
+			e->dur = pt_kind_is_compute(o->kind) ? x->op_dur[o->kind] : 0;
 			continue;
 		}
-		/* A batch as the walk takes it: consecutive messages of one batch
-		 * number; each learns where it ends when the next step differs. */
-		if (i == 0 || !pt_kind_is_comm(rp->ops[i - 1].kind) || rp->ops[i - 1].batch != o->batch)
+		if (batch_from == SIZE_MAX) {
 			batch_from = i;
-		if (i + 1 == rp->n || !pt_kind_is_comm(rp->ops[i + 1].kind) || rp->ops[i + 1].batch != o->batch)
-			for (size_t k = batch_from; k <= i; k++)
-				ss[k].next = (int32_t)(i + 1);
-		e->a = -1; /* unpaired until the pairing says otherwise */
+			batch = o->batch;
+		}
+		e->a = -1;
 		e->b = 0;
-		e->dur = o->kind == PT_OP_SEND ? pt_cost_wire(x->cost, o->bytes) : 0;
-		int32_t *slot = NULL;
-		if (o->kind == PT_OP_RECV && o->seq >= 0)
-			slot = pair_slot(pg, o->peer, r, o->seq, 1);
-		else if (o->kind == PT_OP_SEND && o->peer >= 0 && o->peer < x->plan->ranks && o->seq >= 0)
-			slot = pair_slot(pg, r, o->peer, o->seq, 0);
-		else
+		e->dur = 0;
+		if (o->kind == PT_OP_SEND) {
+			if (o->bytes != bytes) {
+				bytes = o->bytes;
+				wire = pt_cost_wire(x->cost, bytes);
+			}
+			e->dur = wire;
+		}
+		if (o->kind == PT_OP_RECV) {
+			int32_t none[2];
+			if ((err = pt_inputs_step(&in, rp->ops, i, none))) /* opens it */
+				break;
+		}
+		if (o->seq < 0)
 			continue;
-		if (!slot)
-			err = PT_ENOMEM;
-		else
-			*slot = (int32_t)i;
+		if (o->kind == PT_OP_RECV) {
+			struct msg_pair *m = pair_of(pg, o->peer, r, o->seq);
+			if (!m) {
+				err = PT_ENOMEM;
+				break;
+			}
+			m->recv = (int32_t)i;
+			if (m->send >= 0)
+				link_pair(x, o->peer, m->send, r, m->recv);
+		} else if (o->peer >= 0 && o->peer < x->plan->ranks) {
+			struct msg_pair *m = pair_of(pg, r, o->peer, o->seq);
+			if (!m) {
+				err = PT_ENOMEM;
+				break;
+			}
+			m->send = (int32_t)i;
+			if (m->recv >= 0)
+				link_pair(x, r, m->send, o->peer, m->recv);
+		}
 	}
+	for (size_t k = batch_from; k < rp->n && !err; k++)
+		ss[k].next = (int32_t)rp->n;
 	pt_inputs_fini(&in);
 	return err;
-}
-
-/* Pair every message with its partner: the SEND from a to b with seq k and
- * the RECV at b from a with seq k. Unpaired messages stay unpaired; validate.c
- * names them, and a run deadlocks on them. (A plan that numbers two messages
- * of a pair alike is invalid too: the last of each side gets the pairing.) */
-static void pair_messages(struct run *x, struct pairing *pg)
-{
-	for (int b = 0; b < x->plan->ranks; b++) {
-		for (int k = 0; k < pg->ntabs[b]; k++) {
-			const struct pair_tab *t = &pg->tabs[b][k];
-			int a = t->peer;
-			for (int seq = 0; seq < t->cap; seq++) {
-				int32_t i = t->pair[seq].send, j = t->pair[seq].recv;
-				if (i < 0 || j < 0)
-					continue;
-				x->ss[a][i].a = b;
-				x->ss[a][i].b = j;
-				x->ss[b][j].a = a;
-				x->ss[b][j].b = i;
-			}
-		}
-	}
 }
 
 /* Large, short-lived arrays: mapped directly and backed by huge pages where
@@ -432,6 +472,8 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	x.cost = cost;
 	x.mode = mode;
 	x.strict = strict;
+	for (int k = 0; k <= PT_OP_FB; k++)
+		x.op_dur[k] = pt_cost_op(cost, k);
 	struct pairing pg = {0};
 	void *ss_block = NULL;
 	size_t ss_size = 0;
@@ -482,7 +524,6 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 		if ((err = prepare(&x, r, &pg)))
 			goto out;
 	}
-	pair_messages(&x, &pg);
 	for (int r = 0; r < P; r++)
 		enqueue(&x, r);
 	while (x.qhead != x.qtail) {

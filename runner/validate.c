@@ -30,6 +30,22 @@ static int mbs_of(const pt_plan *p, int rank, int chunk)
 	return p->mbs[pt_plan_chunk(p, rank, chunk)->pipe];
 }
 
+/* Chunk c and microbatch mb of op i on rank r exist: 0, or PT_EPLAN
+ * (logged). mbs: each chunk of r's microbatch count. */
+static inline int check_range(const pt_plan *p, int r, size_t i, const pt_op *o, int c, int mb, const int *mbs)
+{
+	char msg[160];
+	if (c < 0 || c >= p->chunks) {
+		snprintf(msg, sizeof msg, "chunk %d does not exist (this plan has %d per rank)", c, p->chunks);
+		return bad(r, i, o, msg);
+	}
+	if (mb < 0 || mb >= mbs[c]) {
+		snprintf(msg, sizeof msg, "microbatch %d is out of range (0..%d)", mb, mbs[c] - 1);
+		return bad(r, i, o, msg);
+	}
+	return 0;
+}
+
 /* (1) ranges, then exactly-once counts per (pipeline, stage, microbatch) */
 static int check_counts(const pt_plan *p)
 {
@@ -37,46 +53,41 @@ static int check_counts(const pt_plan *p)
 	size_t cells = (size_t)p->npipes * (size_t)p->nstages * (size_t)(mbmax ? mbmax : 1);
 	/* counts[cell][k]: F, B, I, W */
 	int(*cnt)[4] = calloc(cells, sizeof *cnt);
-	if (!cnt)
-		return PT_ENOMEM;
+	/* the rank at hand's chunks: the first cell of each, and its microbatches */
+	size_t *base = malloc((size_t)p->chunks * sizeof *base);
+	int *mbs = malloc((size_t)p->chunks * sizeof *mbs);
 	int err = 0;
+	if (!cnt || !base || !mbs) {
+		err = PT_ENOMEM;
+		goto out;
+	}
 	char msg[160];
 	for (int r = 0; r < p->ranks && !err; r++) {
 		const pt_rank_plan *rp = &p->rank[r];
+		for (int c = 0; c < p->chunks; c++) {
+			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
+			base[c] = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) * (size_t)mbmax;
+			mbs[c] = mbs_of(p, r, c);
+		}
 		for (size_t i = 0; i < rp->n && !err; i++) {
 			const pt_op *o = &rp->ops[i];
 			if (o->kind < PT_OP_F || o->kind >= PT_OP_KIND_MAX) {
 				err = bad(r, i, o, "unknown op kind");
 				break;
 			}
-			int halves = o->kind == PT_OP_FB ? 2 : 1;
-			for (int h = 0; h < halves && !err; h++) {
-				int c = h ? o->chunk2 : o->chunk, mb = h ? o->mb2 : o->mb;
-				if (c < 0 || c >= p->chunks) {
-					snprintf(msg, sizeof msg, "chunk %d does not exist (this plan has %d per rank)", c,
-						 p->chunks);
+			if ((err = check_range(p, r, i, o, o->chunk, o->mb, mbs)))
+				break;
+			if (pt_kind_is_comm(o->kind)) {
+				if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
+					snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan", o->peer);
 					err = bad(r, i, o, msg);
-					break;
 				}
-				if (mb < 0 || mb >= mbs_of(p, r, c)) {
-					snprintf(msg, sizeof msg, "microbatch %d is out of range (0..%d)", mb,
-						 mbs_of(p, r, c) - 1);
-					err = bad(r, i, o, msg);
-					break;
-				}
-				if (pt_kind_is_comm(o->kind)) {
-					if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
-						snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan",
-							 o->peer);
-						err = bad(r, i, o, msg);
-					}
-					continue;
-				}
-				const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
-				size_t cell = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) * (size_t)mbmax +
-					      (size_t)mb;
-				int k = o->kind == PT_OP_FB ? (h ? 1 : 0) : o->kind - PT_OP_F;
-				cnt[cell][k]++;
+			} else if (o->kind != PT_OP_FB) {
+				cnt[base[o->chunk] + (size_t)o->mb][o->kind - PT_OP_F]++;
+			} else { /* its forward, then its backward */
+				cnt[base[o->chunk] + (size_t)o->mb][0]++;
+				if (!(err = check_range(p, r, i, o, o->chunk2, o->mb2, mbs)))
+					cnt[base[o->chunk2] + (size_t)o->mb2][1]++;
 			}
 		}
 	}
@@ -106,7 +117,68 @@ static int check_counts(const pt_plan *p)
 			}
 		}
 	}
+out:
 	free(cnt);
+	free(base);
+	free(mbs);
+	return err;
+}
+
+/* Where a chunk's input comes from and its gradient goes, seen from its
+ * rank: the chunk there when the neighbouring stage is on the same rank,
+ * else the rank holding it; -1 for none (the pipeline's ends). */
+struct nbr {
+	int prev_here, prev_rank, next_here, next_rank;
+};
+
+enum { F_DONE = 1, B_DONE = 2, I_DONE = 4, GOT_ACT = 8, GOT_GRAD = 16 };
+
+/* One rank's state for check_inputs: s[chunk * mbmax + mb], F_DONE etc. */
+struct rstate {
+	unsigned char *s;
+	size_t mbmax;
+	const struct nbr *nb; /* [chunk] */
+	int r;
+};
+
+/* The forward of (c, mb) as op i: its input is here, or was received. */
+static inline int input_f(const struct rstate *x, size_t i, const pt_op *o, int c, int mb)
+{
+	const struct nbr *n = &x->nb[c];
+	unsigned char *cell = &x->s[(size_t)c * x->mbmax + (size_t)mb];
+	char msg[160];
+	int err = 0;
+	if (n->prev_here >= 0 && !(x->s[(size_t)n->prev_here * x->mbmax + (size_t)mb] & F_DONE)) {
+		snprintf(msg, sizeof msg, "its input, the forward of chunk %d on this rank, comes later or never",
+			 n->prev_here);
+		err = bad(x->r, i, o, msg);
+	} else if (n->prev_rank >= 0 && !(*cell & GOT_ACT)) {
+		snprintf(msg, sizeof msg, "no earlier receive of its input activation from rank %d", n->prev_rank);
+		err = bad(x->r, i, o, msg);
+	}
+	*cell |= F_DONE;
+	return err;
+}
+
+/* The backward (B or I: kind) of (c, mb) as op i: after its forward, and its
+ * output gradient is here or was received. */
+static inline int input_b(const struct rstate *x, size_t i, const pt_op *o, int kind, int c, int mb)
+{
+	const struct nbr *n = &x->nb[c];
+	unsigned char *cell = &x->s[(size_t)c * x->mbmax + (size_t)mb];
+	char msg[160];
+	int err = 0;
+	if (!(*cell & F_DONE)) {
+		err = bad(x->r, i, o, "backward before its forward");
+	} else if (n->next_here >= 0 && !(x->s[(size_t)n->next_here * x->mbmax + (size_t)mb] & (B_DONE | I_DONE))) {
+		snprintf(msg, sizeof msg, "its input, the backward of chunk %d on this rank, comes later or never",
+			 n->next_here);
+		err = bad(x->r, i, o, msg);
+	} else if (n->next_rank >= 0 && !(*cell & GOT_GRAD)) {
+		snprintf(msg, sizeof msg, "no earlier receive of its output gradient from rank %d", n->next_rank);
+		err = bad(x->r, i, o, msg);
+	}
+	*cell |= kind == PT_OP_B ? B_DONE : I_DONE;
 	return err;
 }
 
@@ -115,86 +187,63 @@ static int check_inputs(const pt_plan *p)
 {
 	int mbmax = p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1];
 	size_t cells = (size_t)p->chunks * (size_t)(mbmax ? mbmax : 1);
-	enum { F_DONE = 1, B_DONE = 2, I_DONE = 4, GOT_ACT = 8, GOT_GRAD = 16 };
-	unsigned char **st = calloc((size_t)p->ranks, sizeof *st);
-	if (!st)
-		return PT_ENOMEM;
-	int err = 0;
-	for (int r = 0; r < p->ranks && !err; r++)
-		if (!(st[r] = calloc(cells, 1)))
-			err = PT_ENOMEM;
 	/* Ranks depend on each other only through messages, which (3) checks; a
-	 * same-rank dependency needs the producer earlier in the same list. */
+	 * same-rank dependency needs the producer earlier in the same list, so
+	 * one rank's state at a time will do. */
+	unsigned char *s = malloc(cells);
+	struct nbr *nb = malloc((size_t)p->chunks * sizeof *nb);
+	int err = 0;
+	if (!s || !nb) {
+		err = PT_ENOMEM;
+		goto out;
+	}
 	for (int r = 0; r < p->ranks && !err; r++) {
 		const pt_rank_plan *rp = &p->rank[r];
-		unsigned char *s = st[r];
+		struct rstate x = {s, (size_t)mbmax, nb, r};
+		memset(s, 0, cells);
+		for (int c = 0; c < p->chunks; c++) {
+			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
+			int prev = ci->stage > 0 ? p->holder[ci->pipe * p->nstages + ci->stage - 1] : -1;
+			int next = ci->stage + 1 < p->nstages ? p->holder[ci->pipe * p->nstages + ci->stage + 1] : -1;
+			nb[c].prev_here = prev >= 0 && prev / p->chunks == r ? prev % p->chunks : -1;
+			nb[c].prev_rank = prev >= 0 && prev / p->chunks != r ? prev / p->chunks : -1;
+			nb[c].next_here = next >= 0 && next / p->chunks == r ? next % p->chunks : -1;
+			nb[c].next_rank = next >= 0 && next / p->chunks != r ? next / p->chunks : -1;
+		}
 		for (size_t i = 0; i < rp->n && !err; i++) {
 			const pt_op *o = &rp->ops[i];
-			int halves = o->kind == PT_OP_FB ? 2 : 1;
-			for (int h = 0; h < halves && !err; h++) {
-				int kind = o->kind == PT_OP_FB ? (h ? PT_OP_B : PT_OP_F) : o->kind;
-				int c = h ? o->chunk2 : o->chunk, mb = h ? o->mb2 : o->mb;
-				size_t cell = (size_t)c * (size_t)mbmax + (size_t)mb;
-				const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
-				int prev = ci->stage > 0 ? p->holder[ci->pipe * p->nstages + ci->stage - 1] : -1;
-				int next = ci->stage + 1 < p->nstages ? p->holder[ci->pipe * p->nstages + ci->stage + 1]
-								      : -1;
-				char msg[160];
-				switch (kind) {
-				case PT_OP_F:
-					if (prev >= 0 && prev / p->chunks == r &&
-					    !(st[r][(size_t)(prev % p->chunks) * (size_t)mbmax + (size_t)mb] & F_DONE)) {
-						snprintf(msg, sizeof msg,
-							 "its input, the forward of chunk %d on this rank, comes later or never",
-							 prev % p->chunks);
-						err = bad(r, i, o, msg);
-					} else if (prev >= 0 && prev / p->chunks != r && !(s[cell] & GOT_ACT)) {
-						snprintf(msg, sizeof msg,
-							 "no earlier receive of its input activation from rank %d",
-							 prev / p->chunks);
-						err = bad(r, i, o, msg);
-					}
-					s[cell] |= F_DONE;
-					break;
-				case PT_OP_B:
-				case PT_OP_I:
-					if (!(s[cell] & F_DONE)) {
-						err = bad(r, i, o, "backward before its forward");
-					} else if (next >= 0 && next / p->chunks == r &&
-						   !(st[r][(size_t)(next % p->chunks) * (size_t)mbmax + (size_t)mb] &
-						     (B_DONE | I_DONE))) {
-						snprintf(msg, sizeof msg,
-							 "its input, the backward of chunk %d on this rank, comes later or never",
-							 next % p->chunks);
-						err = bad(r, i, o, msg);
-					} else if (next >= 0 && next / p->chunks != r && !(s[cell] & GOT_GRAD)) {
-						snprintf(msg, sizeof msg,
-							 "no earlier receive of its output gradient from rank %d",
-							 next / p->chunks);
-						err = bad(r, i, o, msg);
-					}
-					s[cell] |= kind == PT_OP_B ? B_DONE : I_DONE;
-					break;
-				case PT_OP_W:
-					if (!(s[cell] & I_DONE))
-						err = bad(r, i, o, "weight gradients before the I that defers them");
-					break;
-				case PT_OP_SEND:
-					if (o->payload == PT_ACT && !(s[cell] & F_DONE))
-						err = bad(r, i, o, "sends an activation before the forward that makes it");
-					else if (o->payload == PT_GRAD && !(s[cell] & (B_DONE | I_DONE)))
-						err = bad(r, i, o, "sends a gradient before the backward that makes it");
-					break;
-				case PT_OP_RECV:
-					s[cell] |= o->payload == PT_ACT ? GOT_ACT : GOT_GRAD;
-					break;
-				}
+			unsigned char *cell = &s[(size_t)o->chunk * (size_t)mbmax + (size_t)o->mb];
+			switch (o->kind) {
+			case PT_OP_F:
+				err = input_f(&x, i, o, o->chunk, o->mb);
+				break;
+			case PT_OP_FB: /* its forward, then its backward */
+				if (!(err = input_f(&x, i, o, o->chunk, o->mb)))
+					err = input_b(&x, i, o, PT_OP_B, o->chunk2, o->mb2);
+				break;
+			case PT_OP_B:
+			case PT_OP_I:
+				err = input_b(&x, i, o, o->kind, o->chunk, o->mb);
+				break;
+			case PT_OP_W:
+				if (!(*cell & I_DONE))
+					err = bad(r, i, o, "weight gradients before the I that defers them");
+				break;
+			case PT_OP_SEND:
+				if (o->payload == PT_ACT && !(*cell & F_DONE))
+					err = bad(r, i, o, "sends an activation before the forward that makes it");
+				else if (o->payload == PT_GRAD && !(*cell & (B_DONE | I_DONE)))
+					err = bad(r, i, o, "sends a gradient before the backward that makes it");
+				break;
+			case PT_OP_RECV:
+				*cell |= o->payload == PT_ACT ? GOT_ACT : GOT_GRAD;
+				break;
 			}
 		}
 	}
-	for (int r = 0; r < p->ranks; r++)
-		free(st ? st[r] : NULL);
-	free(st);
+out:
+	free(s);
+	free(nb);
 	return err;
 }
 
@@ -258,7 +307,7 @@ static int collect(const pt_plan *p, int r, struct groups *g)
 /* (3) sends and receives pair up in posting order, and carry the same thing */
 static int check_pairs(const pt_plan *p)
 {
-	struct groups *g = calloc((size_t)p->ranks, sizeof *g);
+	struct groups *g = calloc((size_t)(unsigned)p->ranks, sizeof *g);
 	int err = g ? 0 : PT_ENOMEM;
 	for (int r = 0; r < p->ranks && !err; r++)
 		err = collect(p, r, &g[r]);
