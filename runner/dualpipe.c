@@ -26,7 +26,11 @@ struct gen {
 	/* deferred weight-gradient groups (FIFO of (direction, mb)) */
 	int *wq_d, *wq_mb;
 	int wq_head, wq_tail;
-	pt_op pending[MAXPEND];
+	struct pend {
+		uint8_t kind, payload;
+		int16_t d;
+		int32_t mb, peer;
+	} pending[MAXPEND]; /* posted at the next FLUSH, as ops */
 	int npending;
 	int nbatch;
 	int nsent[2], nrecv[2]; /* messages so far to / from the lower and the higher neighbour */
@@ -44,38 +48,38 @@ static int down(const struct gen *g, int d) { return d == 0 ? g->r + 1 : g->r - 
 
 static int phase_of(int tag) { return tag <= 3 ? PT_WARMUP : tag <= 5 ? PT_STEADY : PT_COOLDOWN; }
 
-/* pt_op_make, inlined: the generator makes one op per plan step, and the
- * call returning a 40-byte struct was a twentieth of planning. */
-static inline pt_op op_make(int kind, int chunk, int mb)
+/* An op of the current step, every optional field cleared (pt_op_make's
+ * values). */
+static inline pt_op op_init(const struct gen *g, int kind, int chunk, int mb)
 {
 	return (pt_op){.kind = (uint8_t)kind,
+		       .phase = (uint8_t)phase_of(g->tag),
+		       .tag = (uint8_t)g->tag,
 		       .chunk = (int16_t)chunk,
-		       .mb = mb,
 		       .chunk2 = -1,
+		       .mb = mb,
 		       .mb2 = -1,
 		       .peer = -1,
 		       .seq = -1,
 		       .batch = -1};
 }
 
-static void push(struct gen *g, pt_op op)
+/* Append op_init's op to the rank and return it, to be completed in place;
+ * NULL once out of memory. The generator makes one op per plan step, and
+ * making each in a temporary and copying it (40 bytes, once or twice) was a
+ * good part of planning. */
+static pt_op *next_op(struct gen *g, int kind, int chunk, int mb)
 {
-	op.tag = (uint8_t)g->tag;
-	op.phase = (uint8_t)phase_of(g->tag);
-	/* seq: the message's position on its (sender, receiver) pair; this
-	 * rank's messages are pushed in plan order */
-	if (op.kind == PT_OP_SEND)
-		op.seq = g->nsent[op.peer > g->r]++;
-	else if (op.kind == PT_OP_RECV)
-		op.seq = g->nrecv[op.peer > g->r]++;
 	pt_rank_plan *rp = &g->plan->rank[g->r];
-	if (rp->n < rp->cap) { /* pt_plan_push's common case, in line */
-		rp->ops[rp->n++] = op;
-		if (pt_kind_is_comm(op.kind) && op.batch >= rp->nbatches)
-			rp->nbatches = op.batch + 1;
-	} else if (!g->err) {
-		g->err = pt_plan_push(g->plan, g->r, &op);
+	if (g->err)
+		return NULL;
+	if (rp->n == rp->cap) { /* rare: pt_plan_push grows the list */
+		pt_op o = op_init(g, kind, chunk, mb);
+		return (g->err = pt_plan_push(g->plan, g->r, &o)) ? NULL : &rp->ops[rp->n - 1];
 	}
+	pt_op *o = &rp->ops[rp->n++];
+	*o = op_init(g, kind, chunk, mb);
+	return o;
 }
 
 static void pend(struct gen *g, int kind, int payload, int d, int mb, int peer)
@@ -84,11 +88,7 @@ static void pend(struct gen *g, int kind, int payload, int d, int mb, int peer)
 		g->err = PT_EINVAL; /* cannot happen: a batch holds at most 4 messages */
 		return;
 	}
-	pt_op op = op_make(kind, d, mb);
-	op.payload = (uint8_t)payload;
-	op.peer = peer;
-	op.bytes = g->bytes;
-	g->pending[g->npending++] = op;
+	g->pending[g->npending++] = (struct pend){(uint8_t)kind, (uint8_t)payload, (int16_t)d, mb, peer};
 }
 
 static void RECV_F(struct gen *g, int p)
@@ -124,11 +124,20 @@ static void FLUSH(struct gen *g)
 	if (!g->npending)
 		return;
 	for (int i = 0; i < g->npending; i++) {
-		g->pending[i].batch = g->nbatch;
-		push(g, g->pending[i]);
+		const struct pend *m = &g->pending[i];
+		pt_op *o = next_op(g, m->kind, m->d, m->mb);
+		if (!o)
+			return;
+		o->payload = m->payload;
+		o->peer = m->peer;
+		o->bytes = g->bytes;
+		o->batch = g->nbatch;
+		/* seq: the message's position on its (sender, receiver) pair; this
+		 * rank's messages are made in plan order */
+		o->seq = m->kind == PT_OP_SEND ? g->nsent[m->peer > g->r]++ : g->nrecv[m->peer > g->r]++;
 	}
 	g->npending = 0;
-	g->nbatch++;
+	g->plan->rank[g->r].nbatches = ++g->nbatch;
 }
 
 static void FWD(struct gen *g, int p, int recv, int send)
@@ -137,7 +146,7 @@ static void FWD(struct gen *g, int p, int recv, int send)
 	if (recv)
 		RECV_F(g, p);
 	FLUSH(g);
-	push(g, op_make(PT_OP_F, d, g->fwd[d]++));
+	next_op(g, PT_OP_F, d, g->fwd[d]++);
 	if (send)
 		SEND_F(g, p);
 }
@@ -149,7 +158,7 @@ static void BWD(struct gen *g, int p, int zb, int recv, int send)
 		RECV_B(g, p);
 	FLUSH(g);
 	int mb = g->bwd[d]++;
-	push(g, op_make(zb ? PT_OP_I : PT_OP_B, d, mb));
+	next_op(g, zb ? PT_OP_I : PT_OP_B, d, mb);
 	if (zb) {
 		g->wq_d[g->wq_tail] = d;
 		g->wq_mb[g->wq_tail++] = mb;
@@ -165,10 +174,12 @@ static void FB(struct gen *g, int p0, int p1, int recv0)
 		RECV_F(g, p0);
 	RECV_B(g, p1);
 	FLUSH(g);
-	pt_op op = op_make(PT_OP_FB, d0, g->fwd[d0]++);
-	op.chunk2 = (int16_t)d1;
-	op.mb2 = g->bwd[d1]++;
-	push(g, op);
+	pt_op *o = next_op(g, PT_OP_FB, d0, g->fwd[d0]++);
+	int mb1 = g->bwd[d1]++;
+	if (o) {
+		o->chunk2 = (int16_t)d1;
+		o->mb2 = mb1;
+	}
 	SEND_F(g, p0);
 	SEND_B(g, p1);
 }
@@ -182,7 +193,7 @@ static void WGT(struct gen *g)
 	}
 	int d = g->wq_d[g->wq_head], mb = g->wq_mb[g->wq_head];
 	g->wq_head++;
-	push(g, op_make(PT_OP_W, d, mb));
+	next_op(g, PT_OP_W, d, mb);
 }
 
 /* The 8 steps of §1.3 for rank g->r. */
@@ -284,6 +295,19 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 	plan->mbs[0] = v ? N : N / 2;
 	plan->mbs[1] = v ? 0 : N / 2;
 
+	/* Each direction: M F and M B, at most 2 messages each, plus W;
+	 * DualPipe's middle ranks take 10.3 M steps (P=64, N=1024), so 11 M
+	 * spares them a reallocation (pt_plan_push grows a list anyway). */
+	size_t *cap = malloc((size_t)P * sizeof *cap);
+	if (!cap) {
+		pt_plan_destroy(plan);
+		return PT_ENOMEM;
+	}
+	for (int r = 0; r < P; r++)
+		cap[r] = (size_t)(v ? N : N / 2) * 11 + 16;
+	err = pt_plan_reserve(plan, cap);
+	free(cap);
+
 	/* DualPipeV's two chunks share one pipeline: chunk 1 is stage 2P-1-r of
 	 * it, but its microbatches are still numbered per leg, 0..N-1. */
 	for (int r = 0; r < P && !err; r++) {
@@ -307,14 +331,6 @@ int pt_gen_dualpipe(const pt_plan_params *pp, pt_plan **out)
 			g.M = N / 2;
 			g.mid = g.h == g.H - 1;
 		}
-		/* each direction: M F and M B, at most 2 messages each, plus W;
-		 * DualPipe's middle ranks take 10.3 M steps (P=64, N=1024), so
-		 * 11 M spares them a reallocation (pt_plan_push grows it anyway) */
-		pt_rank_plan *rp = &plan->rank[r];
-		rp->cap = (size_t)g.M * 11 + 16;
-		rp->ops = malloc(rp->cap * sizeof *rp->ops);
-		if (!rp->ops)
-			g.err = PT_ENOMEM;
 		g.wq_d = malloc(sizeof(int) * (size_t)(2 * g.M + 2));
 		g.wq_mb = malloc(sizeof(int) * (size_t)(2 * g.M + 2));
 		if (!g.wq_d || !g.wq_mb)

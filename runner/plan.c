@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "runner.h"
 
@@ -70,16 +71,60 @@ void pt_plan_place(pt_plan *p, int rank, int chunk, int pipe, int stage)
 	p->holder[pipe * p->nstages + stage] = rank * p->chunks + chunk;
 }
 
+/* Faulting in tens of MB page by page costs more than planning or
+ * simulating them on some virtual machines. */
+void *pt_big_alloc(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= (2u << 20))
+		madvise(p, size, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+void pt_big_free(void *mem, size_t size)
+{
+	if (mem)
+		munmap(mem, size ? size : 1);
+}
+
+int pt_plan_reserve(pt_plan *p, const size_t *cap)
+{
+	size_t total = 0;
+	for (int r = 0; r < p->ranks; r++)
+		total += cap[r];
+	if (p->block_ || !(p->block_ = pt_big_alloc(total * sizeof(pt_op))))
+		return PT_ENOMEM;
+	p->block_size_ = total * sizeof(pt_op);
+	pt_op *o = p->block_;
+	for (int r = 0; r < p->ranks; r++) {
+		pt_rank_plan *rp = &p->rank[r];
+		free(rp->ops);
+		rp->ops = o;
+		rp->n = 0;
+		rp->cap = cap[r];
+		rp->in_block = 1;
+		o += cap[r];
+	}
+	return 0;
+}
+
 int pt_plan_push(pt_plan *p, int rank, const pt_op *op)
 {
 	pt_rank_plan *rp = &p->rank[rank];
 	if (rp->n == rp->cap) {
 		size_t cap = rp->cap ? rp->cap * 2 : 64;
-		pt_op *o = realloc(rp->ops, cap * sizeof *o);
+		pt_op *o = rp->in_block ? malloc(cap * sizeof *o) : realloc(rp->ops, cap * sizeof *o);
 		if (!o)
 			return PT_ENOMEM;
+		if (rp->in_block)
+			memcpy(o, rp->ops, rp->n * sizeof *o);
 		rp->ops = o;
 		rp->cap = cap;
+		rp->in_block = 0;
 	}
 	rp->ops[rp->n++] = *op;
 	if (pt_kind_is_comm(op->kind) && op->batch >= rp->nbatches)
@@ -92,7 +137,9 @@ void pt_plan_destroy(pt_plan *p)
 	if (!p)
 		return;
 	for (int r = 0; p->rank && r < p->ranks; r++)
-		free(p->rank[r].ops);
+		if (!p->rank[r].in_block)
+			free(p->rank[r].ops);
+	pt_big_free(p->block_, p->block_size_);
 	free(p->rank);
 	free(p->chunk);
 	free(p->holder);

@@ -52,6 +52,7 @@ typedef struct pt_rank_plan {
 	pt_op *ops;
 	size_t n, cap;
 	int nbatches;
+	int in_block; /* ops lie in the plan's block (pt_plan_reserve), freed with it */
 } pt_rank_plan;
 
 typedef struct pt_plan {
@@ -67,6 +68,8 @@ typedef struct pt_plan {
 	pt_chunk_info *chunk; /* [rank * chunks + c] */
 	int *holder;	      /* [pipe * nstages + stage] -> rank * chunks + c, -1 if none */
 	pt_rank_plan *rank;   /* [ranks] */
+	void *block_;	      /* private: pt_plan_reserve's allocation */
+	size_t block_size_;
 } pt_plan;
 
 /*
@@ -153,6 +156,15 @@ int pt_plan_alloc(int sched, int ranks, int chunks, int npipes, int nstages, pt_
 void pt_plan_place(pt_plan *p, int rank, int chunk, int pipe, int stage);
 /* Append an op to a rank (PT_ENOMEM). */
 int pt_plan_push(pt_plan *p, int rank, const pt_op *op);
+/* Room for cap[r] ops on each rank r, all in one allocation: a generator
+ * that knows its sizes spares the faulting in of one large allocation per
+ * rank. Only on a plan with no ops yet; pt_plan_push still grows a rank
+ * past its room. PT_ENOMEM. */
+int pt_plan_reserve(pt_plan *p, const size_t *cap);
+/* Large, short-lived arrays (plans' ops, the sim's steps): mapped directly,
+ * on huge pages where the kernel allows; pt_big_free(NULL, …) does nothing. */
+void *pt_big_alloc(size_t size);
+void pt_big_free(void *mem, size_t size);
 /* Attach SEND/RECV batches to a plan of compute ops only (comm.c): sends
  * after the producing op, receives before the consuming op, receives pulled
  * earlier where needed so each pair matches in posting order. */

@@ -23,7 +23,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "runner.h"
 
@@ -389,27 +388,11 @@ static int prepare(struct run *x, int r, struct pairing *pg)
 	return err;
 }
 
-/* Large, short-lived arrays: mapped directly and backed by huge pages where
- * the kernel allows, since faulting in tens of MB page by page costs more
- * than the simulation itself on some virtual machines. */
-static void *big_alloc(size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (size >= (2u << 20))
-		madvise(p, size, MADV_HUGEPAGE);
-#endif
-	return p;
-}
-
 void pt_sim_destroy(pt_sim *sim)
 {
 	if (!sim)
 		return;
-	if (sim->block_)
-		munmap(sim->block_, sim->block_size_);
+	pt_big_free(sim->block_, sim->block_size_);
 	free(sim->step);
 	free(sim);
 }
@@ -500,9 +483,9 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	for (int r = 0; r < P; r++)
 		total += plan->rank[r].n + 1;
 	sim->block_size_ = total * sizeof(pt_sim_step);
-	sim->block_ = big_alloc(sim->block_size_);
+	sim->block_ = pt_big_alloc(sim->block_size_);
 	ss_size = total * sizeof(struct sstep);
-	ss_block = big_alloc(ss_size);
+	ss_block = pt_big_alloc(ss_size);
 	x.ss = calloc((size_t)P, sizeof *x.ss);
 	pg.tabs = calloc((size_t)P, sizeof *pg.tabs);
 	pg.ntabs = calloc((size_t)P, sizeof *pg.ntabs);
@@ -553,8 +536,7 @@ out:
 	free(pg.tabs);
 	free(pg.ntabs);
 	free(pg.caps);
-	if (ss_block)
-		munmap(ss_block, ss_size);
+	pt_big_free(ss_block, ss_size);
 	free(x.ss);
 	free(x.rs);
 	free(x.queue);
