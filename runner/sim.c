@@ -28,15 +28,17 @@
 
 /* What the walk needs of one step. The ranks take turns a few steps at a
  * time, too many streams for the hardware prefetcher, so each step the walk
- * touches costs a cache miss or more: prepare() gathers these 24 bytes per
+ * touches costs a cache miss or more: prepare() gathers these 16 bytes per
  * step in one sequential pass, and the walk reads them instead of the 40-byte
- * op, its batch neighbours and three side arrays. */
+ * op, its batch neighbours and three side arrays. Durations sit in a table
+ * (run.dur): most steps share a handful of them, and 16 bytes fit four steps
+ * to a cache line. */
 struct sstep {
-	int64_t dur;  /* compute: its duration; SEND: its time on the wire; RECV: 0 */
 	int32_t a, b; /* compute: the receives its inputs come from, -1 when none;
 			 message: the partner's rank, -1 when unpaired, and its step */
-	int32_t next; /* message: the first step past its batch */
+	int32_t dur;  /* run.dur[dur]: compute: its duration; SEND: its time on the wire; RECV: 0 */
 	uint8_t kind;
+	uint8_t last; /* message: the last of its batch */
 };
 
 struct simr {
@@ -71,7 +73,9 @@ struct run {
 	int *queue, qhead, qtail, qcap;
 	struct links *links; /* [sender] */
 	int64_t span;	     /* the latest end so far: the makespan once done */
-	int64_t op_dur[PT_OP_FB + 1]; /* [kind] pt_cost_op */
+	int64_t *dur;	     /* [sstep.dur]: [kind] pt_cost_op, then wire times as prepare() meets them */
+	int ndur, capdur;
+	int64_t wire_bytes; /* the message size of dur[ndur - 1], -1 before the first */
 };
 
 static void enqueue(struct run *x, int r)
@@ -114,10 +118,10 @@ static int transfer(struct run *x, int a, size_t i)
 	int64_t *lf = link_free(x, a, b);
 	if (!lf)
 		return PT_ENOMEM;
-	int64_t start = ready > *lf ? ready : *lf;
-	*lf = start + e->dur;
+	int64_t start = ready > *lf ? ready : *lf, wire = x->dur[e->dur];
+	*lf = start + wire;
 	x->st[a][i].start = start;
-	x->st[a][i].end = start + e->dur + x->cost->latency;
+	x->st[a][i].end = start + wire + x->cost->latency;
 	if (x->st[a][i].end > x->span)
 		x->span = x->st[a][i].end;
 	return 0;
@@ -178,7 +182,10 @@ static int step_rank(struct run *x, int r)
 			__builtin_prefetch(&st[s->pc + PREFETCH], 1);
 		}
 		if (pt_kind_is_comm(e->kind)) {
-			size_t end = (size_t)e->next;
+			size_t end = s->pc;
+			while (!ss[end].last)
+				end++;
+			end++; /* past the batch */
 			for (size_t i = (size_t)s->posted_upto > s->pc ? (size_t)s->posted_upto : s->pc; i < end; i++) {
 				int64_t at = s->t;
 				if (x->mode == PT_COMM_OVERLAP && ss[i].kind == PT_OP_RECV)
@@ -215,7 +222,7 @@ static int step_rank(struct run *x, int r)
 				start = d;
 		}
 		st[s->pc].posted = st[s->pc].start = start;
-		st[s->pc].end = start + e->dur;
+		st[s->pc].end = start + x->dur[e->dur];
 		s->prev_start = start;
 		s->t = st[s->pc].end;
 		if (s->t > x->span)
@@ -315,45 +322,55 @@ static int prepare(struct run *x, int r, struct pairing *pg)
 	pt_inputs in;
 	int err = 0;
 	/* A batch as the walk takes it: consecutive messages of one batch
-	 * number. Each learns where it ends once a step does not go on with it. */
-	size_t batch_from = SIZE_MAX;
+	 * number; the walk finds its end by the last one's mark. */
+	int in_batch = 0;
 	int32_t batch = 0;
-	/* every message of a plan has the same size, nearly always */
-	int64_t bytes = 0, wire = pt_cost_wire(x->cost, 0);
 	pt_inputs_init(&in);
 	for (size_t i = 0; i < rp->n; i++) {
 		const pt_op *o = &rp->ops[i];
 		struct sstep *e = &ss[i];
 		int comm = pt_kind_is_comm(o->kind);
-		if (batch_from != SIZE_MAX && (!comm || o->batch != batch)) {
-			for (size_t k = batch_from; k < i; k++)
-				ss[k].next = (int32_t)i;
-			batch_from = SIZE_MAX;
+		if (in_batch && (!comm || o->batch != batch)) {
+			ss[i - 1].last = 1;
+			in_batch = 0;
 		}
 		st[i] = (pt_sim_step){-1, -1, -1};
 		e->kind = o->kind;
+		e->last = 0;
 		if (!comm) {
 			int32_t need[2];
 			if ((err = pt_inputs_step(&in, rp->ops, i, need)))
 				break;
 			e->a = need[0];
 			e->b = need[1];
-			e->dur = pt_kind_is_compute(o->kind) ? x->op_dur[o->kind] : 0;
+			e->dur = pt_kind_is_compute(o->kind) ? o->kind : 0;
 			continue;
 		}
-		if (batch_from == SIZE_MAX) {
-			batch_from = i;
+		if (!in_batch) {
+			in_batch = 1;
 			batch = o->batch;
 		}
 		e->a = -1;
 		e->b = 0;
 		e->dur = 0;
 		if (o->kind == PT_OP_SEND) {
-			if (o->bytes != bytes) {
-				bytes = o->bytes;
-				wire = pt_cost_wire(x->cost, bytes);
+			/* every message of a plan has the same size, nearly
+			 * always: a new wire time only when the size changes */
+			if (o->bytes != x->wire_bytes) {
+				if (x->ndur == x->capdur) {
+					int cap = x->capdur * 2;
+					int64_t *v = realloc(x->dur, (size_t)cap * sizeof *v);
+					if (!v) {
+						err = PT_ENOMEM;
+						break;
+					}
+					x->dur = v;
+					x->capdur = cap;
+				}
+				x->wire_bytes = o->bytes;
+				x->dur[x->ndur++] = pt_cost_wire(x->cost, o->bytes);
 			}
-			e->dur = wire;
+			e->dur = x->ndur - 1;
 		}
 		if (o->kind == PT_OP_RECV) {
 			int32_t none[2];
@@ -382,8 +399,8 @@ static int prepare(struct run *x, int r, struct pairing *pg)
 				link_pair(x, r, m->send, o->peer, m->recv);
 		}
 	}
-	for (size_t k = batch_from; k < rp->n && !err; k++)
-		ss[k].next = (int32_t)rp->n;
+	if (in_batch && !err)
+		ss[rp->n - 1].last = 1;
 	pt_inputs_fini(&in);
 	return err;
 }
@@ -455,8 +472,6 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	x.cost = cost;
 	x.mode = mode;
 	x.strict = strict;
-	for (int k = 0; k <= PT_OP_FB; k++)
-		x.op_dur[k] = pt_cost_op(cost, k);
 	struct pairing pg = {0};
 	void *ss_block = NULL;
 	size_t ss_size = 0;
@@ -466,10 +481,15 @@ int pt_sim_run_ex(const pt_plan *plan, const pt_cost *cost, int mode, int strict
 	x.qcap = P + 1;
 	x.queue = malloc((size_t)x.qcap * sizeof *x.queue);
 	x.links = calloc((size_t)P, sizeof *x.links);
-	if (!sim || !x.rs || !x.queue || !x.links) {
+	x.capdur = PT_OP_FB + 9;
+	x.dur = malloc((size_t)x.capdur * sizeof *x.dur);
+	if (!sim || !x.rs || !x.queue || !x.links || !x.dur) {
 		err = PT_ENOMEM;
 		goto out;
 	}
+	for (x.ndur = 0; x.ndur <= PT_OP_FB; x.ndur++)
+		x.dur[x.ndur] = pt_cost_op(cost, x.ndur);
+	x.wire_bytes = -1;
 	sim->plan = plan;
 	sim->step = calloc((size_t)P, sizeof *sim->step);
 	if (!sim->step) {
@@ -538,6 +558,7 @@ out:
 	free(pg.caps);
 	pt_big_free(ss_block, ss_size);
 	free(x.ss);
+	free(x.dur);
 	free(x.rs);
 	free(x.queue);
 	for (int r = 0; x.links && r < P; r++)
