@@ -96,7 +96,9 @@ int pt_plan_reserve(pt_plan *p, const size_t *cap)
 	size_t total = 0;
 	for (int r = 0; r < p->ranks; r++)
 		total += cap[r];
-	if (p->block_ || !(p->block_ = pt_big_alloc(total * sizeof(pt_op))))
+	if (p->block_)
+		return PT_EINVAL; /* reserved already */
+	if (!(p->block_ = pt_big_alloc(total * sizeof(pt_op))))
 		return PT_ENOMEM;
 	p->block_size_ = total * sizeof(pt_op);
 	pt_op *o = p->block_;

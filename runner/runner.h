@@ -158,8 +158,8 @@ void pt_plan_place(pt_plan *p, int rank, int chunk, int pipe, int stage);
 int pt_plan_push(pt_plan *p, int rank, const pt_op *op);
 /* Room for cap[r] ops on each rank r, all in one allocation: a generator
  * that knows its sizes spares the faulting in of one large allocation per
- * rank. Only on a plan with no ops yet; pt_plan_push still grows a rank
- * past its room. PT_ENOMEM. */
+ * rank. Only once, on a plan with no ops yet (PT_EINVAL the second time);
+ * pt_plan_push still grows a rank past its room. PT_ENOMEM. */
 int pt_plan_reserve(pt_plan *p, const size_t *cap);
 /* Large, short-lived arrays (plans' ops, the sim's steps): mapped directly,
  * on huge pages where the kernel allows; pt_big_free(NULL, …) does nothing. */

@@ -79,7 +79,8 @@ static int check_counts(const pt_plan *p)
 				break;
 			if (pt_kind_is_comm(o->kind)) {
 				if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
-					snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan", o->peer);
+					snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan",
+						 o->peer);
 					err = bad(r, i, o, msg);
 				}
 			} else if (o->kind != PT_OP_FB) {
