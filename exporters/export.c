@@ -143,7 +143,7 @@ static int grow(void *p, int *cap, int n, size_t sz)
 {
 	if (n <= *cap)
 		return 0;
-	int c = *cap ? *cap : 8;
+	int c = *cap ? *cap : 1;
 	while (c < n)
 		c *= 2;
 	void *q = realloc(*(void **)p, (size_t)c * sz);
