@@ -98,7 +98,7 @@ static int reader_start(struct reader *f, pt_trace *t, int own, const pt_query *
 	if (!err) {
 		f->t = own ? f->own : t;
 		/* the readers share the page cache one connection would have */
-		pt_trace_set_cache_max(f->t, 32768 / READERS);
+		pt_trace_set_cache_max(f->t, 16384 / READERS);
 		err = pt_cursor_open(f->t, q, &f->c);
 	}
 	if (err)

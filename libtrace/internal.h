@@ -56,6 +56,10 @@ int pt_schema_check_db(sqlite3 *db, const char *path);
 /* Map an SQLite result code to a PT_E* code. */
 int pt_sqlite_err(int rc);
 
+/* Events a cursor's window holds (reader.c; 32768 = 3.4 MB). Tests shrink it
+ * to walk many small windows; set it before opening cursors. */
+extern size_t pt_cursor_cap_;
+
 /* --- clock (clock.c) --- */
 
 /* ns of CLOCK_MONOTONIC and CLOCK_REALTIME. */

@@ -37,6 +37,7 @@ struct pt_trace {
 	char **strings;	     /* [id], loaded on first use */
 	uint32_t nstrings;
 	int strings_loaded;
+	int cursors; /* open cursors: while any is, one read transaction */
 };
 
 static int sql_fail(pt_trace *t, int rc, const char *what)
@@ -476,19 +477,46 @@ pt_query pt_query_all(void)
 	return q;
 }
 
-struct src {
-	sqlite3_stmt *st;
+/*
+ * A cursor reads the trace in windows of time, one after the other: for each
+ * window [w0, w1) it runs one statement per table for each rank in turn (the
+ * same prepared statement, bound again), appending each (rank, table)'s rows
+ * as a run in one buffer, then merges the runs by (start, rank, stream,
+ * table). Memory is that buffer, whatever the number of ranks or events: a
+ * statement a rank kept open instead (the cursor of before) cost ~7.5 KiB and
+ * pinned its pages, 50 MB at 2048 ranks. Because windows split the events by
+ * start time and each run keeps its statement's order, the merge delivers
+ * exactly what one merge over every rank's whole statement would.
+ * The window's width adapts to about a quarter of the buffer's capacity; a
+ * window that overflows it ends earlier on the spot (rows past the new end
+ * dropped, ranks read so far keep their shorter runs), so the buffer never
+ * grows past it unless more than that many events start in one nanosecond.
+ */
+size_t pt_cursor_cap_ = 32768;
+
+struct run {
+	int32_t pos, end; /* the run's rows still to deliver: ev[pos, end) */
 	int table;
-	pt_event ev;
 };
 
 struct pt_cursor {
 	pt_trace *t;
-	struct src *src;
-	int nsrc;
-	int *heap; /* indexes into src, ordered by (start, rank, stream, table) */
+	sqlite3_stmt *st[PT_NTABLES]; /* one per table read, else NULL */
+	int32_t *ranks;
+	int nr;
+	int64_t to_ns, from_ns, kinds;
+	int64_t w0;    /* the next window starts here */
+	int64_t last;  /* the latest start any selected row has */
+	int64_t width; /* of the next window */
+	pt_event *ev;  /* the window's rows, run after run */
+	size_t nev, cap;
+	struct run *run; /* at most nr * PT_NTABLES */
+	int nrun;
+	int *heap; /* indexes into run, ordered by their head rows */
 	int nheap;
-	int primed;
+	int done;
+	int nwin;  /* windows read */
+	int began; /* counted in t->cursors */
 };
 
 /* Per table: the SELECT's columns (after rank, stream), its filter is shared. */
@@ -520,10 +548,8 @@ static const int table_kind[PT_NTABLES] = {
 	[PT_TBL_SYNC] = PT_OP_SYNC,	 [PT_TBL_RUNTIME] = PT_OP_RUNTIME, [PT_TBL_RANGES] = PT_OP_RANGE,
 };
 
-static void row_to_event(struct src *s)
+static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
 {
-	sqlite3_stmt *st = s->st;
-	pt_event *e = &s->ev;
 #define I(i) sqlite3_column_int(st, i)
 #define I64(i) sqlite3_column_int64(st, i)
 	memset(e, 0, sizeof *e);
@@ -531,7 +557,7 @@ static void row_to_event(struct src *s)
 	e->stream = (uint32_t)I64(1);
 	e->step = -1;
 	e->device = -1;
-	switch (s->table) {
+	switch (table) {
 	case PT_TBL_OPS:
 		e->step = I(2);
 		e->op = pt_op_make(I(3), I(4), I(5));
@@ -554,7 +580,7 @@ static void row_to_event(struct src *s)
 		e->end_ns = I64(13);
 		return;
 	}
-	e->op = pt_op_make(table_kind[s->table], -1, -1);
+	e->op = pt_op_make(table_kind[table], -1, -1);
 	e->device = I(2);
 	e->start_ns = I64(3);
 	e->end_ns = I64(4);
@@ -562,7 +588,7 @@ static void row_to_event(struct src *s)
 	e->name = (uint32_t)I64(5);
 	e->corr = I64(6);
 	e->ext = I64(7);
-	switch (s->table) {
+	switch (table) {
 	case PT_TBL_MEMCPY:
 		e->op.bytes = I64(8);
 		e->op.payload = (uint8_t)I(9);
@@ -584,14 +610,15 @@ static void row_to_event(struct src *s)
 
 static int before(const struct pt_cursor *c, int a, int b)
 {
-	const pt_event *x = &c->src[a].ev, *y = &c->src[b].ev;
+	const struct run *ra = &c->run[a], *rb = &c->run[b];
+	const pt_event *x = &c->ev[ra->pos], *y = &c->ev[rb->pos];
 	if (x->start_ns != y->start_ns)
 		return x->start_ns < y->start_ns;
 	if (x->rank != y->rank)
 		return x->rank < y->rank;
 	if (x->stream != y->stream)
 		return x->stream < y->stream;
-	return c->src[a].table < c->src[b].table;
+	return ra->table < rb->table;
 }
 
 static void sift_down(struct pt_cursor *c, int i)
@@ -611,19 +638,6 @@ static void sift_down(struct pt_cursor *c, int i)
 	}
 }
 
-/* Step source s: 1 when it has a row, 0 when exhausted, <0 on error. */
-static int advance_src(struct pt_cursor *c, int s)
-{
-	int rc = sqlite3_step(c->src[s].st);
-	if (rc == SQLITE_ROW) {
-		row_to_event(&c->src[s]);
-		return 1;
-	}
-	if (rc == SQLITE_DONE)
-		return 0;
-	return sql_fail(c->t, rc, "reading events");
-}
-
 static unsigned wanted_sources(const pt_query *q)
 {
 	unsigned sources = q->sources ? q->sources : PT_SRC_ALL;
@@ -639,16 +653,16 @@ static unsigned wanted_sources(const pt_query *q)
 }
 
 /*
- * A cursor over n statements walks n places of each table at once: its index
- * leaf, the table leaf the row lives on and their parents. When those do not
- * fit the page cache (a trace recorded rank after rank, read in time order),
- * every row costs a read() and the cursor runs 7x slower. So grow the cache to
- * about 4 pages per statement, from 4 MiB up to at most 32 MiB (or what
- * pt_trace_set_cache_max says); it never shrinks while the trace is open.
+ * A cursor resumes each (rank, table) window after window on the leaf page
+ * where it stopped, under parents it shares with the others: when those
+ * pages do not fit the page cache, each costs a read() again each window. So
+ * grow the cache to a page per (rank, table) and some, from 4 MiB up to at
+ * most 32 MiB (or what pt_trace_set_cache_max says); it never shrinks while
+ * the trace is open.
  */
-static void grow_cache(pt_trace *t, int nstatements)
+static void grow_cache(pt_trace *t, int pages)
 {
-	int64_t want_kib = (int64_t)nstatements * 4 * t->page_size / 1024;
+	int64_t want_kib = (int64_t)pages * t->page_size / 1024;
 	if (want_kib > t->cache_max_kib)
 		want_kib = t->cache_max_kib;
 	if (want_kib <= t->cache_kib)
@@ -677,22 +691,27 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 		q = &all;
 	unsigned sources = wanted_sources(q);
 	int lo, nr = q_nranks(t, q, &lo);
-	int ntab = 0;
-	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
-		ntab += (sources & pt_tables[tbl].source) && t->has[tbl];
 	struct pt_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return PT_ENOMEM;
 	c->t = t;
-	c->src = calloc((size_t)nr * (size_t)ntab + 1, sizeof *c->src);
-	c->heap = calloc((size_t)nr * (size_t)ntab + 1, sizeof *c->heap);
-	if (!c->src || !c->heap) {
+	c->nr = nr;
+	c->to_ns = q->to_ns;
+	c->from_ns = q->from_ns;
+	c->kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
+	c->ranks = malloc(((size_t)nr + 1) * sizeof *c->ranks);
+	c->run = malloc(((size_t)nr * PT_NTABLES + 1) * sizeof *c->run);
+	c->heap = malloc(((size_t)nr * PT_NTABLES + 1) * sizeof *c->heap);
+	c->cap = pt_cursor_cap_ < 2 ? 2 : pt_cursor_cap_;
+	c->ev = malloc(c->cap * sizeof *c->ev);
+	if (!c->ranks || !c->run || !c->heap || !c->ev) {
 		pt_cursor_close(c);
 		return PT_ENOMEM;
 	}
-	int64_t kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
-	grow_cache(t, nr * ntab);
-	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
+	for (int i = 0; i < nr; i++)
+		c->ranks[i] = q_rank(q, lo, i);
+	int ntab = 0, err = 0, rc;
+	for (int tbl = 0; tbl < PT_NTABLES && !err; tbl++) {
 		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
 		char sql[512];
@@ -701,56 +720,185 @@ int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
 					  : tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0"
 								  : " AND ?4 != 0";
 		snprintf(sql, sizeof sql,
-			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns < ?2%s%s ORDER BY start_ns, id",
+			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns >= ?5 AND start_ns < ?2%s%s"
+			 " ORDER BY start_ns, id",
 			 table_select[tbl], pt_tables[tbl].name, q->from_ns == INT64_MIN ? "" : " AND end_ns >= ?3",
 			 kind_filter);
-		for (int i = 0; i < nr; i++) {
-			int r = q_rank(q, lo, i);
-			struct src *s = &c->src[c->nsrc];
-			int rc = sqlite3_prepare_v2(t->db, sql, -1, &s->st, NULL);
-			if (rc != SQLITE_OK) {
-				int err = sql_fail(t, rc, "reading events");
-				pt_cursor_close(c);
-				return err;
-			}
-			s->table = tbl;
-			sqlite3_bind_int(s->st, 1, r);
-			sqlite3_bind_int64(s->st, 2, q->to_ns);
-			sqlite3_bind_int64(s->st, 3, q->from_ns);
-			sqlite3_bind_int64(s->st, 4, kinds);
-			c->nsrc++;
-		}
+		rc = sqlite3_prepare_v2(t->db, sql, -1, &c->st[tbl], NULL);
+		if (rc != SQLITE_OK)
+			err = sql_fail(t, rc, "reading events");
+		ntab++;
 	}
+	/* A cursor runs a statement per rank and table and window, each of which
+	 * would be a transaction of its own (a lock, a look for a hot journal, a
+	 * check that the file has not changed: 2.5 system calls a statement, a
+	 * third of the time at 2048 ranks): one read transaction spans them, as
+	 * long as a cursor is open on the connection. */
+	if (!err && t->cursors++ == 0 && sqlite3_get_autocommit(t->db) &&
+	    (rc = sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+		err = sql_fail(t, rc, "reading events");
+	c->began = 1;
+	/* The window walk needs the selection's first and last start. */
+	int64_t first = INT64_MAX;
+	c->last = INT64_MIN;
+	if (!err && nr && ntab)
+		err = pt_trace_span(t, q, &first, &c->last);
+	if (err) {
+		pt_cursor_close(c);
+		return err;
+	}
+	if (c->last > c->to_ns - 1)
+		c->last = c->to_ns - 1;
+	c->w0 = first;
+	c->done = first > c->last;
+	/* The first window's width from the events the recorder counted (over
+	 * the ranks read), as if spread evenly; later ones follow the density
+	 * seen. Without the count, the first window spans everything and ends
+	 * early where it overflows. */
+	c->width = c->done ? 1 : c->last - first + 1;
+	double events = (double)pt_trace_meta_int(t, "rec.events", 0) * nr / (t->nranks > 0 ? t->nranks : 1);
+	if (events > (double)(c->cap / 4) && !c->done)
+		c->width = (int64_t)((double)c->width * (double)(c->cap / 4) / events) + 1;
+	grow_cache(t, nr * ntab + nr * ntab / 4 + 64);
 	*out = c;
 	return 0;
 }
 
+/* Drop the rows of every run that start at or after w1 (a halved window). */
+static void cut_runs(struct pt_cursor *c, int64_t w1)
+{
+	size_t at = 0;
+	int n = 0;
+	for (int i = 0; i < c->nrun; i++) {
+		struct run r = c->run[i];
+		int32_t end = r.pos;
+		while (end < r.end && c->ev[end].start_ns < w1)
+			end++;
+		if (end == r.pos)
+			continue;
+		if ((size_t)r.pos != at)
+			memmove(&c->ev[at], &c->ev[r.pos], (size_t)(end - r.pos) * sizeof *c->ev);
+		c->run[n++] = (struct run){.pos = (int32_t)at, .end = (int32_t)(at + (size_t)(end - r.pos)), .table = r.table};
+		at += (size_t)(end - r.pos);
+	}
+	c->nrun = n;
+	c->nev = at;
+}
+
+/* Read one (rank, table)'s rows of [w0, *w1) as a run. When the buffer
+ * fills, the window ends earlier: where, with the density seen so far, all
+ * the runs would fill a quarter of the buffer (done of all runs read, this
+ * one included); what starts later is dropped. */
+static int read_run(struct pt_cursor *c, int tbl, int32_t rank, int64_t w0, int64_t *w1, int done, int all)
+{
+	sqlite3_stmt *st = c->st[tbl];
+again:
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, rank);
+	sqlite3_bind_int64(st, 2, *w1);
+	sqlite3_bind_int64(st, 3, c->from_ns);
+	sqlite3_bind_int64(st, 4, c->kinds);
+	sqlite3_bind_int64(st, 5, w0);
+	size_t begin = c->nev;
+	int rc, full = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (c->nev == c->cap) {
+			if (*w1 - w0 > 1 && c->ev[c->nev - 1].start_ns > w0) {
+				full = 1;
+				break;
+			}
+			size_t cap = c->cap * 2; /* over cap events in one ns */
+			pt_event *ev = realloc(c->ev, cap * sizeof *ev);
+			if (!ev) {
+				sqlite3_reset(st);
+				return PT_ENOMEM;
+			}
+			c->ev = ev;
+			c->cap = cap;
+		}
+		row_to_event(st, tbl, &c->ev[c->nev++]);
+	}
+	sqlite3_reset(st); /* let go of its pages */
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(c->t, rc, "reading events");
+	if (c->nev > begin)
+		c->run[c->nrun++] = (struct run){.pos = (int32_t)begin, .end = (int32_t)c->nev, .table = tbl};
+	if (full) {
+		/* The rows so far cover [w0, s]: a quarter of the buffer for every
+		 * run is (s - w0) * done / all / 4. When this run has rows here,
+		 * every one it has before the new end is among them (s is its last):
+		 * it is complete; else it is read again over the shorter window. */
+		int64_t s = c->ev[c->nev - 1].start_ns;
+		int64_t w = (int64_t)((double)(s - w0) * done / all / 4);
+		int had = c->nev > begin;
+		*w1 = w0 + (w < 1 ? 1 : w);
+		cut_runs(c, *w1);
+		if (!had)
+			goto again;
+	}
+	return 0;
+}
+
+/* Read the next window that has rows into the buffer; 0 with nothing left. */
+static int fill(struct pt_cursor *c)
+{
+	c->nev = 0;
+	c->nrun = 0;
+	c->nheap = 0;
+	int ntab = 0;
+	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
+		ntab += c->st[tbl] != NULL;
+	while (!c->done && !c->nev) {
+		int64_t w0 = c->w0;
+		int64_t w1 = c->width > c->last - w0 ? c->last + 1 : w0 + c->width;
+		/* Ranks forward in one window, backward in the next: the pages used
+		 * last are used first again, so a page cache smaller than a page
+		 * per (rank, table) still keeps most of them (in the same order
+		 * each time, every page would be gone by its turn). The merge does
+		 * not depend on the order of the runs. */
+		int done = 0;
+		for (int k = 0; k < c->nr; k++)
+			for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
+				if (!c->st[tbl])
+					continue;
+				int i = c->nwin % 2 ? c->nr - 1 - k : k;
+				int err = read_run(c, tbl, c->ranks[i], w0, &w1, ++done, c->nr * ntab);
+				if (err)
+					return err;
+			}
+		c->nwin++;
+		c->w0 = w1;
+		c->done = w1 > c->last;
+		/* Aim the next window at a quarter of the buffer, room for the
+		 * density to change; grow at most 8x a step. */
+		int64_t span = w1 - w0;
+		double want = c->nev ? (double)span * (double)(c->cap / 4) / (double)c->nev : (double)span * 8;
+		if (want > (double)span * 8)
+			want = (double)span * 8;
+		c->width = want >= 9e18 ? INT64_MAX / 2 : want < 1 ? 1 : (int64_t)want;
+	}
+	for (int i = 0; i < c->nrun; i++)
+		c->heap[c->nheap++] = i;
+	for (int i = c->nheap / 2 - 1; i >= 0; i--)
+		sift_down(c, i);
+	return c->nheap > 0;
+}
+
 int pt_cursor_next(pt_cursor *c, pt_event *ev)
 {
-	if (!c->primed) {
-		c->primed = 1;
-		for (int s = 0; s < c->nsrc; s++) {
-			int got = advance_src(c, s);
-			if (got < 0)
-				return got;
-			if (got)
-				c->heap[c->nheap++] = s;
-		}
-		for (int i = c->nheap / 2 - 1; i >= 0; i--)
-			sift_down(c, i);
-	} else if (c->nheap) {
-		/* Refill the slot of the event returned last time. */
-		int s = c->heap[0];
-		int got = advance_src(c, s);
-		if (got < 0)
-			return got;
-		if (!got)
+	if (c->nheap) {
+		/* Step past the row returned last time. */
+		struct run *r = &c->run[c->heap[0]];
+		if (++r->pos == r->end)
 			c->heap[0] = c->heap[--c->nheap];
 		sift_down(c, 0);
 	}
-	if (!c->nheap)
-		return 0;
-	*ev = c->src[c->heap[0]].ev;
+	if (!c->nheap) {
+		int got = fill(c);
+		if (got <= 0)
+			return got;
+	}
+	*ev = c->ev[c->run[c->heap[0]].pos];
 	return 1;
 }
 
@@ -758,10 +906,14 @@ void pt_cursor_close(pt_cursor *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < c->nsrc; i++)
-		sqlite3_finalize(c->src[i].st);
-	free(c->src);
+	for (int i = 0; i < PT_NTABLES; i++)
+		sqlite3_finalize(c->st[i]);
+	if (c->began && --c->t->cursors == 0 && !sqlite3_get_autocommit(c->t->db))
+		sqlite3_exec(c->t->db, "COMMIT", NULL, NULL, NULL);
+	free(c->ranks);
+	free(c->run);
 	free(c->heap);
+	free(c->ev);
 	free(c);
 }
 

@@ -4,12 +4,14 @@
  * another program's, a newer schema), no half-written output, the hot path
  * under concurrency with forced stalls (nothing lost, order kept), and the
  * tick-to-ns mapping; a schema-1 trace (before ops and comms were stored
- * WITHOUT ROWID) still read.
+ * WITHOUT ROWID) still read; a cursor's order whatever the size of the
+ * windows it reads in.
  */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
 
+#include "libtrace/internal.h"
 #include "testutil.h"
 
 static void write_small_trace(const char *path)
@@ -720,6 +722,105 @@ static void test_schema1_readable(void **state)
 	pt_trace_close(t);
 }
 
+
+/* Every event of q, in the cursor's order, read with windows of cap events. */
+static pt_event *read_all(pt_trace *t, const pt_query *q, size_t cap, size_t *n)
+{
+	pt_cursor_cap_ = cap;
+	pt_cursor *c;
+	assert_int_equal(pt_cursor_open(t, q, &c), 0);
+	size_t len = 0, max = 1024;
+	pt_event *all = malloc(max * sizeof *all);
+	int got;
+	while ((got = pt_cursor_next(c, &all[len])) == 1)
+		if (++len == max)
+			assert_non_null(all = realloc(all, (max *= 2) * sizeof *all));
+	assert_int_equal(got, 0);
+	pt_cursor_close(c);
+	pt_cursor_cap_ = 32768;
+	*n = len;
+	return all;
+}
+
+/*
+ * The cursor reads windows of time (reader.c): whatever their size, halved
+ * on overflow or grown after sparse stretches, it delivers the same events in
+ * the same (start, rank, stream, table) order. A trace of 6 ranks with ops,
+ * messages and kernels on several streams, many starting together, dense and
+ * sparse stretches, and a burst of 40 events in one nanosecond (more than a
+ * window of 16 holds), read with windows of 2, 5, 16 and 32768 events.
+ */
+static void test_cursor_windows(void **state)
+{
+	(void)state;
+	char path[512];
+	tu_path(path, sizeof path, "windows.db");
+	pt_rec *rec;
+	pt_rec_opts ro = {.clock = PT_CLOCK_VIRTUAL, .overwrite = 1};
+	assert_int_equal(pt_rec_create(path, &ro, &rec), 0);
+	pt_tbuf *b = pt_rec_thread(rec);
+	unsigned seed = 7;
+	int64_t total = 0;
+	for (int rank = 0; rank < 6; rank++) {
+		int64_t t = rank * 3;
+		for (int i = 0; i < 400; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* dense at first, a long gap, then sparse */
+			t += i == 200 ? 1000000 : i < 200 ? (seed >> 16) % 3 : (seed >> 16) % 5000;
+			int kind = (int[]){PT_OP_F, PT_OP_B, PT_OP_SEND, PT_OP_RECV, PT_OP_KERNEL}[(seed >> 8) % 5];
+			pt_event e = tu_event(rank, (seed >> 4) % 3, kind, t, t + 1 + (seed >> 12) % 50);
+			e.step = i;
+			pt_emit(b, &e);
+			total++;
+		}
+	}
+	for (int i = 0; i < 40; i++) { /* a burst: 40 events at one ns on rank 2 */
+		pt_event e = tu_event(2, (uint32_t)(i % 2), i % 2 ? PT_OP_SEND : PT_OP_F, 500000, 500010 + i);
+		e.step = 1000 + i;
+		pt_emit(b, &e);
+		total++;
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_query qs[4];
+	qs[0] = pt_query_all();
+	qs[1] = pt_query_all();
+	qs[1].from_ns = 300;
+	qs[1].to_ns = 1200000;
+	qs[2] = pt_query_all();
+	qs[2].kinds = 1u << PT_OP_SEND | 1u << PT_OP_KERNEL;
+	static const int32_t some[] = {1, 2, 5};
+	qs[3] = pt_query_all();
+	qs[3].ranks = some;
+	qs[3].nranks = 3;
+	for (int k = 0; k < 4; k++) {
+		size_t n, m;
+		pt_event *want = read_all(t, &qs[k], 32768, &n);
+		if (k == 0)
+			assert_int_equal(n, total);
+		assert_true(n > 0);
+		for (size_t i = 1; i < n; i++)
+			assert_true(want[i - 1].start_ns <= want[i].start_ns);
+		static const size_t caps[] = {2, 5, 16};
+		for (int j = 0; j < 3; j++) {
+			pt_event *got = read_all(t, &qs[k], caps[j], &m);
+			assert_int_equal(m, n);
+			for (size_t i = 0; i < n; i++)
+				if (memcmp(&got[i], &want[i], sizeof *got)) {
+					fail_msg("query %d, windows of %zu: event %zu differs (start %lld rank %d step %d, "
+						 "expected start %lld rank %d step %d)",
+						 k, caps[j], i, (long long)got[i].start_ns, got[i].rank, got[i].step,
+						 (long long)want[i].start_ns, want[i].rank, want[i].step);
+				}
+			free(got);
+		}
+		free(want);
+	}
+	pt_trace_close(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +834,7 @@ int main(void)
 	    cmocka_unit_test(test_ext_by_rank),
 	    cmocka_unit_test(test_packed_fields_round_trip),
 	    cmocka_unit_test(test_schema1_readable),
+	    cmocka_unit_test(test_cursor_windows),
 	};
 	int rc = cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 	tu_tmp_cleanup();
