@@ -3,7 +3,7 @@
 trace database it came from, the way a trace viewer would read it.
 
   check_export.py FILE --db TRACE.db [--ranks 0-3,7] [--from NS] [--to NS] [--kinds F,B]
-                  [--args brief|all|none]
+                  [--args brief|all|none] [--counter-ref FILE] [--same-as FILE]
 
 FILE is a .pftrace (decoded by `protoc --decode` against
 exporters/perfetto_trace.proto, an independent decoder, then replayed with
@@ -12,11 +12,16 @@ clock, interning), a .json (parsed by Python's json module, times as exact
 decimals) or a .csv (Python's csv module). Structure: every track is described
 before it is used; every SLICE_END closes an open slice on its track and
 every slice is closed; slices on one JSON row nest or are disjoint; each flow
-begins before it ends, and every message flow goes from a SEND to its RECV;
+begins before it ends, in the order a trace viewer meets them (by time, ties
+in file order: an export in rank groups is not in time order as a whole), and
+every message flow goes from a SEND to its RECV;
 interned ids are defined on their sequence before use. Content: the slices
 are exactly the database's rows in the selection (rank, kind, name — named
 here again from the rows, not by pipetrace — start and end in ns), and the
 per-rank peak of the activation counter is printed for the caller to compare.
+With --same-as, FILE must hold the same slices (with their arguments), flows
+and counter values as another export of the same selection, in any order and
+on any rows (an export in rank groups against one read at once).
 Exits 0 and prints a summary when all holds, 1 with the first problems found.
 """
 import argparse
@@ -43,6 +48,7 @@ class Fail(Exception):
 
 
 problems = []
+content = {}  # what the last file checked holds, for --same-as
 
 
 def bad(msg):
@@ -151,6 +157,7 @@ def check_pftrace(path, ev, sends, sel):
     seqs = {}
     stacks = collections.defaultdict(list)
     flows = {}
+    flow_evs = []
     counters = collections.defaultdict(list)
     slices = []
     primary = None
@@ -263,17 +270,8 @@ def check_pftrace(path, ev, sends, sel):
                  "ts": ts, "args": args}
             stacks[track].append(s)
             slices.append(s)
-            for fid in te.get("flow_ids", []):
-                if fid in flows and flows[fid]["end"] is not None:
-                    bad("%s: flow %x continues after it ended" % (where, fid))
-                flows.setdefault(fid, {"src": s, "steps": [], "end": None})
-                if flows[fid]["src"] is not s:
-                    flows[fid]["steps"].append(s)
-            for fid in te.get("terminating_flow_ids", []):
-                if fid not in flows:
-                    bad("%s: flow %x ends before it began" % (where, fid))
-                    continue
-                flows[fid]["end"] = s
+            if te.get("flow_ids") or te.get("terminating_flow_ids"):
+                flow_evs.append((ts, i, where, s, te.get("flow_ids", []), te.get("terminating_flow_ids", [])))
         elif typ == "TYPE_SLICE_END":
             if not stacks[track]:
                 bad("%s: SLICE_END on track %d with no open slice" % (where, track))
@@ -289,11 +287,38 @@ def check_pftrace(path, ev, sends, sel):
     for track, st in stacks.items():
         if st:
             bad("track %d: %d slices never end (first %r)" % (track, len(st), st[0]["name"]))
+    # flows as trace processor joins them: after sorting the events by time,
+    # ties in file order; an end met before its flow began is dropped
+    for ts, i, where, s, begins, ends in sorted(flow_evs, key=lambda f: (f[0], f[1])):
+        for fid in begins:
+            if fid in flows and flows[fid]["end"] is not None:
+                bad("%s: flow %x continues after it ended" % (where, fid))
+            flows.setdefault(fid, {"src": s, "steps": [], "end": None})
+            if flows[fid]["src"] is not s:
+                flows[fid]["steps"].append(s)
+        for fid in ends:
+            if fid not in flows:
+                bad("%s: flow %x ends before it began" % (where, fid))
+                continue
+            flows[fid]["end"] = s
     exported = [(s["pid"], s["cat"], s["name"], s["ts"], s["ts"] + s.get("dur", 0)) for s in slices]
     compare(exported, ev, os.path.basename(path))
     check_args(slices, sel["args"])
     check_flows({k: (v["src"], v["end"]) for k, v in flows.items()}, sends, sel)
+    remember(slices, {k: (v["src"], v["end"]) for k, v in flows.items()}, counters)
     return len(slices), sum(1 for f in flows.values() if f["end"] is not None), counters
+
+
+def slice_key(s):
+    return (s["pid"], s["cat"], s["name"], s["ts"], s.get("dur", 0), json.dumps(s["args"], sort_keys=True, default=str))
+
+
+def remember(slices, flows, counters):
+    """What a file holds, whatever its order and rows: for --same-as."""
+    content.clear()
+    content["slices"] = collections.Counter(slice_key(s) for s in slices)
+    content["flows"] = {fid: (slice_key(a), b and slice_key(b)) for fid, (a, b) in flows.items()}
+    content["counters"] = {pid: sorted(v) for pid, v in counters.items()}
 
 
 NAMED = {"kind", "chunk", "mb", "chunk2", "mb2", "payload", "peer"}
@@ -365,6 +390,8 @@ def check_json(path, ev, sends, sel):
             key = (e["id"], e["cat"], e["name"])
             ts = int(decimal.Decimal(e["ts"]) * 1000)
             flows.setdefault(key, []).append((ph, e["pid"], e["tid"], ts, e.get("bp")))
+            # a viewer meets them by time, ties in file order (a stable sort)
+            flows[key].sort(key=lambda f: f[3])
         elif ph == "C":
             counters[e["pid"]].append((int(decimal.Decimal(e["ts"]) * 1000), list(e["args"].values())[0]))
     for (pid, tid), ss in rows.items():
@@ -406,6 +433,7 @@ def check_json(path, ev, sends, sel):
         else:
             bound[int(key[0], 16)] = (ends[0], ends[-1] if phases[-1] == "f" else None)
     check_flows(bound, sends, sel)
+    remember(slices, bound, counters)
     return len(slices), sum(1 for v in bound.values() if v[1] is not None), counters
 
 
@@ -419,6 +447,8 @@ def check_csv(path, ev, sends, sel):
         if int(r["dur_ns"]) != int(r["end_ns"]) - int(r["start_ns"]):
             bad("csv row %r: dur_ns is not end_ns - start_ns" % r["name"])
     compare(exported, ev, os.path.basename(path))
+    content.clear()
+    content["rows"] = collections.Counter(tuple(sorted(r.items())) for r in rows)
     return len(rows), 0, {}
 
 
@@ -441,12 +471,13 @@ def main():
     ap.add_argument("--args", choices=("brief", "all", "none"),
                     help="the .pftrace's annotations on op slices: the default, --all-args or --no-args")
     ap.add_argument("--counter-ref", help="an export of the whole trace: counter values must agree with it")
+    ap.add_argument("--same-as", help="another export of the same selection: the same slices, flows and counters")
     a = ap.parse_args()
     sel = {"ranks": a.ranks, "from": a.from_, "to": a.to, "kinds": a.kinds, "args": a.args,
            "full": a.ranks is None and a.kinds is None and a.from_ == -(1 << 63) and a.to == (1 << 63) - 1}
     ev, sends = db_events(a.db, sel)
-    check = {".pftrace": check_pftrace, ".perfetto-trace": check_pftrace, ".json": check_json,
-             ".csv": check_csv}[os.path.splitext(a.file)[1]]
+    checks = {".pftrace": check_pftrace, ".perfetto-trace": check_pftrace, ".json": check_json, ".csv": check_csv}
+    check = checks[os.path.splitext(a.file)[1]]
     try:
         n, nflows, counters = check(a.file, ev, sends, sel)
     except Fail as e:
@@ -454,6 +485,22 @@ def main():
             problems.append(e.args[0])
     except (ValueError, KeyError, TypeError) as e:
         problems.append("malformed: %s: %s" % (type(e).__name__, e))
+    if a.same_as and not problems:
+        mine = dict(content)
+        content.clear()
+        try:
+            checks[os.path.splitext(a.same_as)[1]](a.same_as, ev, sends, sel)
+        except Fail as e:
+            problems.extend(e.args)
+        for what in sorted(mine):
+            if mine[what] != content.get(what):
+                if what not in content:
+                    diff = "%s has none" % a.same_as
+                elif isinstance(mine[what], collections.Counter):
+                    diff = list((mine[what] - content[what]).elements())[:3] + list((content[what] - mine[what]).elements())[:3]
+                else:
+                    diff = [k for k in set(mine[what]) | set(content[what]) if mine[what].get(k) != content[what].get(k)][:3]
+                bad("%s differ from %s's: %s" % (what, a.same_as, diff))
     if problems:
         for p in problems:
             print("FAIL: %s" % p)
