@@ -7,8 +7,9 @@
  * clock, once; then the export (the pipetrace binary, as a user runs it) and
  * `sqlite3 -csv trace.db "SELECT * FROM ops; SELECT * FROM comms" >/dev/null`
  * run alternately, 3 times each; medians. Peak RSS is the export child's
- * ru_maxrss (wait4), also given for a trace of 512 ranks (1F1B, 512
- * microbatches), where memory grows with the ranks read at once. Bytes per
+ * ru_maxrss (wait4), also given for traces of 512 ranks (1F1B, 512
+ * microbatches) and 2048 ranks (GPipe, 32 microbatches), where memory grows
+ * with the ranks read at once (the export reads them in groups). Bytes per
  * slice are also given for the demo's run (DualPipe, 8 ranks, 20
  * microbatches) and without per-slice arguments.
  * Usage: bench_export [PIPETRACE] [MICROBATCHES] [--keep DIR]
@@ -127,22 +128,23 @@ int main(int argc, char **argv)
 	} else {
 		return 1;
 	}
-	char db[300], out[300], demo[300], demo_out[300], many[300], cmd[512];
+	char db[300], out[300], demo[300], demo_out[300], many[300], huge[300], cmd[512];
 	snprintf(db, sizeof db, "%s/big.db", dir);
 	snprintf(out, sizeof out, "%s/big.pftrace", dir);
 	snprintf(demo, sizeof demo, "%s/demo.db", dir);
 	snprintf(demo_out, sizeof demo_out, "%s/demo.pftrace", dir);
 	snprintf(many, sizeof many, "%s/many.db", dir);
+	snprintf(huge, sizeof huge, "%s/ranks2048.db", dir);
 
 	/* The traces are made in a child: the sim's memory stays out of this
 	 * process, whose image the measured children start from (fork counts it
 	 * in their peak RSS until exec). */
 	double t0 = bench_now();
-	int reuse = keep && file_size(db) > 0 && file_size(demo) > 0 && file_size(many) > 0;
+	int reuse = keep && file_size(db) > 0 && file_size(demo) > 0 && file_size(many) > 0 && file_size(huge) > 0;
 	pid_t pid = reuse ? 0 : fork();
 	if (pid == 0 && !reuse)
 		_exit(make_trace(db, PT_SCHED_DUALPIPE, 32, mbs, 1) || make_trace(demo, PT_SCHED_DUALPIPE, 8, 20, 0) ||
-		      make_trace(many, PT_SCHED_1F1B, 512, 512, 0));
+		      make_trace(many, PT_SCHED_1F1B, 512, 512, 0) || make_trace(huge, PT_SCHED_GPIPE, 2048, 32, 0));
 	int status = 0;
 	if (!reuse && (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))) {
 		fprintf(stderr, "bench_export: could not make the traces\n");
@@ -177,8 +179,10 @@ int main(int argc, char **argv)
 	long long dsize_na = file_size(demo_out);
 	/* Memory with many ranks: a cursor statement and some page cache per rank */
 	char *mexp[] = {pt, "export", many, "-o", out, "--force", "--quiet", NULL};
-	long many_rss;
+	long many_rss, huge_rss;
 	run(mexp, &many_rss);
+	char *hexp[] = {pt, "export", huge, "-o", out, "--force", "--quiet", NULL};
+	run(hexp, &huge_rss);
 
 	double o = bench_median(ours, RUNS), s = bench_median(sq, RUNS);
 	double o_cpu = bench_median(ours_cpu, RUNS), s_cpu = bench_median(sq_cpu, RUNS);
@@ -189,9 +193,10 @@ int main(int argc, char **argv)
 	printf("export: CPU time per event (user + system): export %.2f us on three threads (two readers), sqlite3 "
 	       "%.2f us; on a loaded machine the wall figures above move with the load\n",
 	       o_cpu / (double)n * 1e6, s_cpu / (double)n * 1e6);
-	printf("export: peak RSS of the export: %.1f MB; %.1f MB for a 512-rank trace (1F1B, %lld events) "
-	       "(target <= 64)\n",
-	       (double)peak / 1024, (double)many_rss / 1024, count_rows(many));
+	printf("export: peak RSS of the export: %.1f MB; %.1f MB for a 512-rank trace (1F1B, %lld events), %.1f MB "
+	       "for a 2048-rank trace (GPipe, %lld events) (target <= 64)\n",
+	       (double)peak / 1024, (double)many_rss / 1024, count_rows(many), (double)huge_rss / 1024,
+	       count_rows(huge));
 	printf("export: %.1f bytes per slice with arguments, %.1f without (--no-args, %.2f s) (target <= 32)\n",
 	       (double)size / (double)n, (double)size_na / (double)n, t_na);
 	printf("export: the demo's run (%lld slices): %.1f bytes per slice with arguments, %.1f without\n", nd,
