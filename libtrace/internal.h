@@ -56,6 +56,44 @@ int pt_schema_check_db(sqlite3 *db, const char *path);
 /* Map an SQLite result code to a PT_E* code. */
 int pt_sqlite_err(int rc);
 
+/* --- the open trace (reader.c), shared with its cursors (cursor.c) --- */
+
+struct kv {
+	char *key, *value;
+};
+
+struct pt_trace {
+	char *path;
+	sqlite3 *db;
+	struct kv *meta;
+	int nmeta;
+	pt_rank_info *ranks;
+	int nranks;
+	int min_rank, max_rank; /* over ranks, ops and comms */
+	struct stream {
+		int rank;
+		uint32_t stream;
+		int role;
+		char *name;
+	} *streams;
+	int nstreams;
+	int has[PT_NTABLES]; /* the table has rows */
+	int64_t page_size, cache_kib; /* the file's page size; the page cache asked for */
+	int64_t cache_max_kib;	      /* the most cursors may grow it to */
+	char **strings;	     /* [id], loaded on first use */
+	uint32_t nstrings;
+	int strings_loaded;
+	int cursors; /* open cursors: while any is, one read transaction */
+};
+
+/* Log an SQLite failure on t's file ("<path>: <what>: <message>"); the PT_E* code. */
+int pt_trace_fail_(pt_trace *t, int rc, const char *what);
+/* The tables (enum pt_source bits) q reads, narrowed by its kinds. */
+unsigned pt_query_sources_(const pt_query *q);
+/* How many ranks q reads on t; the i-th is pt_query_rank_(q, *lo, i). */
+int pt_query_nranks_(const pt_trace *t, const pt_query *q, int *lo);
+int pt_query_rank_(const pt_query *q, int lo, int i);
+
 /* Events a cursor's window holds (reader.c; 32768 = 3.4 MB). Tests shrink it
  * to walk many small windows; set it before opening cursors. */
 extern size_t pt_cursor_cap_;

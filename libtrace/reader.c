@@ -1,9 +1,9 @@
 /*
  * libtrace/reader.c — the one way to read a trace. Opening checks that the
- * file is a whole pipetrace database (schema.c); cursors deliver events in
- * time order with bounded memory by merging one index-ordered statement per
- * (table, rank) through a small heap, so a 2048-rank trace streams as easily as
- * a 2-rank one. Writing is rec.c's job; what the events mean is the consumers'.
+ * file is a whole pipetrace database (schema.c) and loads its metadata,
+ * ranks, streams and strings; queries count events and find their span.
+ * Cursors, which deliver the events, are cursor.c's. Writing is rec.c's job;
+ * what the events mean is the consumers'.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,35 +12,7 @@
 
 #include "internal.h"
 
-struct kv {
-	char *key, *value;
-};
-
-struct pt_trace {
-	char *path;
-	sqlite3 *db;
-	struct kv *meta;
-	int nmeta;
-	pt_rank_info *ranks;
-	int nranks;
-	int min_rank, max_rank; /* over ranks, ops and comms */
-	struct stream {
-		int rank;
-		uint32_t stream;
-		int role;
-		char *name;
-	} *streams;
-	int nstreams;
-	int has[PT_NTABLES]; /* the table has rows */
-	int64_t page_size, cache_kib; /* the file's page size; the page cache asked for */
-	int64_t cache_max_kib;	      /* the most cursors may grow it to */
-	char **strings;	     /* [id], loaded on first use */
-	uint32_t nstrings;
-	int strings_loaded;
-	int cursors; /* open cursors: while any is, one read transaction */
-};
-
-static int sql_fail(pt_trace *t, int rc, const char *what)
+int pt_trace_fail_(pt_trace *t, int rc, const char *what)
 {
 	int err = pt_sqlite_err(rc);
 	if (err == PT_OK || err == PT_ESQL)
@@ -53,7 +25,7 @@ static int load_meta(pt_trace *t)
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(t->db, "SELECT key, value FROM meta", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading meta");
+		return pt_trace_fail_(t, rc, "reading meta");
 	int err = 0, cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (t->nmeta == cap) {
@@ -79,7 +51,7 @@ static int load_meta(pt_trace *t)
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
-		err = sql_fail(t, rc, "reading meta");
+		err = pt_trace_fail_(t, rc, "reading meta");
 	return err;
 }
 
@@ -91,7 +63,7 @@ static int load_ranks(pt_trace *t)
 				    " FROM ranks ORDER BY rank",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading ranks");
+		return pt_trace_fail_(t, rc, "reading ranks");
 	int err = 0, cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (t->nranks == cap) {
@@ -116,7 +88,7 @@ static int load_ranks(pt_trace *t)
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
-		err = sql_fail(t, rc, "reading ranks");
+		err = pt_trace_fail_(t, rc, "reading ranks");
 	if (err)
 		return err;
 
@@ -132,7 +104,7 @@ static int load_ranks(pt_trace *t)
 			 pt_tables[i].name, pt_tables[i].name);
 		rc = sqlite3_prepare_v2(t->db, q, -1, &st, NULL);
 		if (rc != SQLITE_OK)
-			return sql_fail(t, rc, "reading events");
+			return pt_trace_fail_(t, rc, "reading events");
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 			int lo = sqlite3_column_int(st, 0), hi = sqlite3_column_int(st, 1);
@@ -148,7 +120,7 @@ static int load_ranks(pt_trace *t)
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return sql_fail(t, rc, "reading events");
+			return pt_trace_fail_(t, rc, "reading events");
 	}
 	return 0;
 }
@@ -159,7 +131,7 @@ static int load_streams(pt_trace *t)
 	int rc = sqlite3_prepare_v2(t->db, "SELECT rank, stream, role, name FROM streams ORDER BY rank, stream", -1,
 				    &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading streams");
+		return pt_trace_fail_(t, rc, "reading streams");
 	int err = 0, cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (t->nstreams == cap) {
@@ -185,7 +157,7 @@ static int load_streams(pt_trace *t)
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
-		err = sql_fail(t, rc, "reading streams");
+		err = pt_trace_fail_(t, rc, "reading streams");
 	return err;
 }
 
@@ -339,7 +311,7 @@ static int load_strings(pt_trace *t)
 	t->strings_loaded = 1;
 	int rc = sqlite3_prepare_v2(t->db, "SELECT id, value FROM strings ORDER BY id", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading strings");
+		return pt_trace_fail_(t, rc, "reading strings");
 	uint32_t cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -363,7 +335,7 @@ static int load_strings(pt_trace *t)
 			t->nstrings = (uint32_t)id + 1;
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_fail(t, rc, "reading strings");
+	return rc == SQLITE_DONE ? 0 : pt_trace_fail_(t, rc, "reading strings");
 }
 
 const char *pt_trace_string(pt_trace *t, uint32_t id)
@@ -395,7 +367,7 @@ int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max)
 	int rc = sqlite3_prepare_v2(t->db, "SELECT chunk, pipe, stage FROM chunks WHERE rank=? ORDER BY chunk", -1,
 				    &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading chunks");
+		return pt_trace_fail_(t, rc, "reading chunks");
 	sqlite3_bind_int(st, 1, rank);
 	int n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -409,7 +381,7 @@ int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sql_fail(t, rc, "reading chunks");
+		return pt_trace_fail_(t, rc, "reading chunks");
 	return n < max ? n : max;
 }
 
@@ -428,7 +400,7 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 				    " FROM plan WHERE rank=? ORDER BY step",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_fail(t, rc, "reading the plan");
+		return pt_trace_fail_(t, rc, "reading the plan");
 	sqlite3_bind_int(st, 1, rank);
 	size_t cap = 0;
 	int err = 0;
@@ -456,7 +428,7 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
-		err = sql_fail(t, rc, "reading the plan");
+		err = pt_trace_fail_(t, rc, "reading the plan");
 	if (err) {
 		free(*ops);
 		*ops = NULL;
@@ -465,7 +437,7 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	return err;
 }
 
-/* ---------------------------------------------------------------- cursors */
+/* ---------------------------------------------------------------- queries */
 
 pt_query pt_query_all(void)
 {
@@ -477,168 +449,7 @@ pt_query pt_query_all(void)
 	return q;
 }
 
-/*
- * A cursor reads the trace in windows of time, one after the other: for each
- * window [w0, w1) it runs one statement per table for each rank in turn (the
- * same prepared statement, bound again), appending each (rank, table)'s rows
- * as a run in one buffer, then merges the runs by (start, rank, stream,
- * table). Memory is that buffer, whatever the number of ranks or events: a
- * statement a rank kept open instead (the cursor of before) cost ~7.5 KiB and
- * pinned its pages, 50 MB at 2048 ranks. Because windows split the events by
- * start time and each run keeps its statement's order, the merge delivers
- * exactly what one merge over every rank's whole statement would.
- * The window's width adapts to about a quarter of the buffer's capacity; a
- * window that overflows it ends earlier on the spot (rows past the new end
- * dropped, ranks read so far keep their shorter runs), so the buffer never
- * grows past it unless more than that many events start in one nanosecond.
- */
-size_t pt_cursor_cap_ = 32768;
-
-struct run {
-	int32_t pos, end; /* the run's rows still to deliver: ev[pos, end) */
-	int table;
-};
-
-struct pt_cursor {
-	pt_trace *t;
-	sqlite3_stmt *st[PT_NTABLES]; /* one per table read, else NULL */
-	int32_t *ranks;
-	int nr;
-	int64_t to_ns, from_ns, kinds;
-	int64_t w0;    /* the next window starts here */
-	int64_t last;  /* the latest start any selected row has */
-	int64_t width; /* of the next window */
-	pt_event *ev;  /* the window's rows, run after run */
-	size_t nev, cap;
-	struct run *run; /* at most nr * PT_NTABLES */
-	int nrun;
-	int *heap; /* indexes into run, ordered by their head rows */
-	int nheap;
-	int done;
-	int nwin;  /* windows read */
-	int began; /* counted in t->cursors */
-};
-
-/* Per table: the SELECT's columns (after rank, stream), its filter is shared. */
-/* NULLs become the event's "none" in SQL (ifnull), so that each column is
- * one sqlite3_column call: at a million rows a second, the second call that
- * asking for a column's type takes costs a fifth of the reading time. */
-#define N1(c) "ifnull(" c ",-1)"
-#define N0(c) "ifnull(" c ",0)"
-static const char *const table_select[PT_NTABLES] = {
-	[PT_TBL_OPS] = N1("step") ", kind, " N1("chunk") ", " N1("mb") ", " N1("chunk2") ", " N1("mb2")
-		       ", start_ns, end_ns",
-	[PT_TBL_COMMS] = N1("step") ", kind, " N0("payload") ", " N1("chunk") ", " N1("mb") ", " N1("peer") ", " N1(
-		"seq") ", " N1("batch") ", " N0("bytes") ", " N0("posted_ns") ", start_ns, end_ns",
-	[PT_TBL_KERNELS] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext"),
-	[PT_TBL_MEMCPY] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext") ", " N0(
-		"bytes") ", " N0("copy_kind"),
-	[PT_TBL_MEMSET] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext") ", " N0("bytes"),
-	[PT_TBL_SYNC] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext") ", " N0(
-		"sync_type"),
-	[PT_TBL_RUNTIME] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext"),
-	[PT_TBL_RANGES] = N1("device") ", start_ns, end_ns, " N0("name") ", " N0("corr") ", " N0("ext") ", " N0(
-		"depth") ", " N1("domain"),
-};
-#undef N0
-#undef N1
-
-static const int table_kind[PT_NTABLES] = {
-	[PT_TBL_KERNELS] = PT_OP_KERNEL, [PT_TBL_MEMCPY] = PT_OP_MEMCPY,   [PT_TBL_MEMSET] = PT_OP_MEMSET,
-	[PT_TBL_SYNC] = PT_OP_SYNC,	 [PT_TBL_RUNTIME] = PT_OP_RUNTIME, [PT_TBL_RANGES] = PT_OP_RANGE,
-};
-
-static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
-{
-#define I(i) sqlite3_column_int(st, i)
-#define I64(i) sqlite3_column_int64(st, i)
-	memset(e, 0, sizeof *e);
-	e->rank = I(0);
-	e->stream = (uint32_t)I64(1);
-	e->step = -1;
-	e->device = -1;
-	switch (table) {
-	case PT_TBL_OPS:
-		e->step = I(2);
-		e->op = pt_op_make(I(3), I(4), I(5));
-		e->op.chunk2 = (int16_t)I(6);
-		e->op.mb2 = I(7);
-		e->start_ns = I64(8);
-		e->end_ns = I64(9);
-		e->posted_ns = e->start_ns;
-		return;
-	case PT_TBL_COMMS:
-		e->step = I(2);
-		e->op = pt_op_make(I(3), I(5), I(6));
-		e->op.payload = (uint8_t)I(4);
-		e->op.peer = I(7);
-		e->op.seq = I(8);
-		e->op.batch = I(9);
-		e->op.bytes = I64(10);
-		e->posted_ns = I64(11);
-		e->start_ns = I64(12);
-		e->end_ns = I64(13);
-		return;
-	}
-	e->op = pt_op_make(table_kind[table], -1, -1);
-	e->device = I(2);
-	e->start_ns = I64(3);
-	e->end_ns = I64(4);
-	e->posted_ns = e->start_ns;
-	e->name = (uint32_t)I64(5);
-	e->corr = I64(6);
-	e->ext = I64(7);
-	switch (table) {
-	case PT_TBL_MEMCPY:
-		e->op.bytes = I64(8);
-		e->op.payload = (uint8_t)I(9);
-		break;
-	case PT_TBL_MEMSET:
-		e->op.bytes = I64(8);
-		break;
-	case PT_TBL_SYNC:
-		e->op.payload = (uint8_t)I(8);
-		break;
-	case PT_TBL_RANGES:
-		e->op.payload = (uint8_t)I(8);
-		e->op.seq = I(9);
-		break;
-	}
-#undef I
-#undef I64
-}
-
-static int before(const struct pt_cursor *c, int a, int b)
-{
-	const struct run *ra = &c->run[a], *rb = &c->run[b];
-	const pt_event *x = &c->ev[ra->pos], *y = &c->ev[rb->pos];
-	if (x->start_ns != y->start_ns)
-		return x->start_ns < y->start_ns;
-	if (x->rank != y->rank)
-		return x->rank < y->rank;
-	if (x->stream != y->stream)
-		return x->stream < y->stream;
-	return ra->table < rb->table;
-}
-
-static void sift_down(struct pt_cursor *c, int i)
-{
-	for (;;) {
-		int l = 2 * i + 1, r = l + 1, m = i;
-		if (l < c->nheap && before(c, c->heap[l], c->heap[m]))
-			m = l;
-		if (r < c->nheap && before(c, c->heap[r], c->heap[m]))
-			m = r;
-		if (m == i)
-			return;
-		int tmp = c->heap[i];
-		c->heap[i] = c->heap[m];
-		c->heap[m] = tmp;
-		i = m;
-	}
-}
-
-static unsigned wanted_sources(const pt_query *q)
+unsigned pt_query_sources_(const pt_query *q)
 {
 	unsigned sources = q->sources ? q->sources : PT_SRC_ALL;
 	if (q->kinds) {
@@ -652,277 +463,21 @@ static unsigned wanted_sources(const pt_query *q)
 	return sources;
 }
 
-/*
- * A cursor resumes each (rank, table) window after window on the leaf page
- * where it stopped, under parents it shares with the others: when those
- * pages do not fit the page cache, each costs a read() again each window. So
- * grow the cache to a page per (rank, table) and some, from 4 MiB up to at
- * most 32 MiB (or what pt_trace_set_cache_max says); it never shrinks while
- * the trace is open.
- */
-static void grow_cache(pt_trace *t, int pages)
-{
-	int64_t want_kib = (int64_t)pages * t->page_size / 1024;
-	if (want_kib > t->cache_max_kib)
-		want_kib = t->cache_max_kib;
-	if (want_kib <= t->cache_kib)
-		return;
-	char sql[64];
-	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)want_kib);
-	if (sqlite3_exec(t->db, sql, NULL, NULL, NULL) == SQLITE_OK)
-		t->cache_kib = want_kib;
-}
-
-/* How many ranks q reads; the i-th is q_rank(q, lo, i). */
-static int q_nranks(const pt_trace *t, const pt_query *q, int *lo)
+int pt_query_nranks_(const pt_trace *t, const pt_query *q, int *lo)
 {
 	*lo = q->rank >= 0 ? q->rank : t->min_rank;
 	int hi = q->rank >= 0 ? q->rank : t->max_rank;
 	return q->ranks ? q->nranks : hi >= *lo ? hi - *lo + 1 : 0;
 }
 
-static int q_rank(const pt_query *q, int lo, int i) { return q->ranks ? q->ranks[i] : lo + i; }
-
-int pt_cursor_open(pt_trace *t, const pt_query *q, pt_cursor **out)
-{
-	*out = NULL;
-	pt_query all = pt_query_all();
-	if (!q)
-		q = &all;
-	unsigned sources = wanted_sources(q);
-	int lo, nr = q_nranks(t, q, &lo);
-	struct pt_cursor *c = calloc(1, sizeof *c);
-	if (!c)
-		return PT_ENOMEM;
-	c->t = t;
-	c->nr = nr;
-	c->to_ns = q->to_ns;
-	c->from_ns = q->from_ns;
-	c->kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
-	c->ranks = malloc(((size_t)nr + 1) * sizeof *c->ranks);
-	c->run = malloc(((size_t)nr * PT_NTABLES + 1) * sizeof *c->run);
-	c->heap = malloc(((size_t)nr * PT_NTABLES + 1) * sizeof *c->heap);
-	c->cap = pt_cursor_cap_ < 2 ? 2 : pt_cursor_cap_;
-	c->ev = malloc(c->cap * sizeof *c->ev);
-	if (!c->ranks || !c->run || !c->heap || !c->ev) {
-		pt_cursor_close(c);
-		return PT_ENOMEM;
-	}
-	for (int i = 0; i < nr; i++)
-		c->ranks[i] = q_rank(q, lo, i);
-	int ntab = 0, err = 0, rc;
-	for (int tbl = 0; tbl < PT_NTABLES && !err; tbl++) {
-		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
-			continue;
-		char sql[512];
-		/* Filters only when asked: each costs a test on every row. */
-		const char *kind_filter = !q->kinds		  ? ""
-					  : tbl <= PT_TBL_COMMS ? " AND ((1 << kind) & ?4) != 0"
-								  : " AND ?4 != 0";
-		snprintf(sql, sizeof sql,
-			 "SELECT rank, stream, %s FROM %s WHERE rank=?1 AND start_ns >= ?5 AND start_ns < ?2%s%s"
-			 " ORDER BY start_ns, id",
-			 table_select[tbl], pt_tables[tbl].name, q->from_ns == INT64_MIN ? "" : " AND end_ns >= ?3",
-			 kind_filter);
-		rc = sqlite3_prepare_v2(t->db, sql, -1, &c->st[tbl], NULL);
-		if (rc != SQLITE_OK)
-			err = sql_fail(t, rc, "reading events");
-		ntab++;
-	}
-	/* A cursor runs a statement per rank and table and window, each of which
-	 * would be a transaction of its own (a lock, a look for a hot journal, a
-	 * check that the file has not changed: 2.5 system calls a statement, a
-	 * third of the time at 2048 ranks): one read transaction spans them, as
-	 * long as a cursor is open on the connection. */
-	if (!err && t->cursors++ == 0 && sqlite3_get_autocommit(t->db) &&
-	    (rc = sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
-		err = sql_fail(t, rc, "reading events");
-	c->began = 1;
-	/* The window walk needs the selection's first and last start. */
-	int64_t first = INT64_MAX;
-	c->last = INT64_MIN;
-	if (!err && nr && ntab)
-		err = pt_trace_span(t, q, &first, &c->last);
-	if (err) {
-		pt_cursor_close(c);
-		return err;
-	}
-	if (c->last > c->to_ns - 1)
-		c->last = c->to_ns - 1;
-	c->w0 = first;
-	c->done = first > c->last;
-	/* The first window's width from the events the recorder counted (over
-	 * the ranks read), as if spread evenly; later ones follow the density
-	 * seen. Without the count, the first window spans everything and ends
-	 * early where it overflows. */
-	c->width = c->done ? 1 : c->last - first + 1;
-	double events = (double)pt_trace_meta_int(t, "rec.events", 0) * nr / (t->nranks > 0 ? t->nranks : 1);
-	if (events > (double)(c->cap / 4) && !c->done)
-		c->width = (int64_t)((double)c->width * (double)(c->cap / 4) / events) + 1;
-	grow_cache(t, nr * ntab + nr * ntab / 4 + 64);
-	*out = c;
-	return 0;
-}
-
-/* Drop the rows of every run that start at or after w1 (a halved window). */
-static void cut_runs(struct pt_cursor *c, int64_t w1)
-{
-	size_t at = 0;
-	int n = 0;
-	for (int i = 0; i < c->nrun; i++) {
-		struct run r = c->run[i];
-		int32_t end = r.pos;
-		while (end < r.end && c->ev[end].start_ns < w1)
-			end++;
-		if (end == r.pos)
-			continue;
-		if ((size_t)r.pos != at)
-			memmove(&c->ev[at], &c->ev[r.pos], (size_t)(end - r.pos) * sizeof *c->ev);
-		c->run[n++] = (struct run){.pos = (int32_t)at, .end = (int32_t)(at + (size_t)(end - r.pos)), .table = r.table};
-		at += (size_t)(end - r.pos);
-	}
-	c->nrun = n;
-	c->nev = at;
-}
-
-/* Read one (rank, table)'s rows of [w0, *w1) as a run. When the buffer
- * fills, the window ends earlier: where, with the density seen so far, all
- * the runs would fill a quarter of the buffer (done of all runs read, this
- * one included); what starts later is dropped. */
-static int read_run(struct pt_cursor *c, int tbl, int32_t rank, int64_t w0, int64_t *w1, int done, int all)
-{
-	sqlite3_stmt *st = c->st[tbl];
-again:
-	sqlite3_reset(st);
-	sqlite3_bind_int(st, 1, rank);
-	sqlite3_bind_int64(st, 2, *w1);
-	sqlite3_bind_int64(st, 3, c->from_ns);
-	sqlite3_bind_int64(st, 4, c->kinds);
-	sqlite3_bind_int64(st, 5, w0);
-	size_t begin = c->nev;
-	int rc, full = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (c->nev == c->cap) {
-			if (*w1 - w0 > 1 && c->ev[c->nev - 1].start_ns > w0) {
-				full = 1;
-				break;
-			}
-			size_t cap = c->cap * 2; /* over cap events in one ns */
-			pt_event *ev = realloc(c->ev, cap * sizeof *ev);
-			if (!ev) {
-				sqlite3_reset(st);
-				return PT_ENOMEM;
-			}
-			c->ev = ev;
-			c->cap = cap;
-		}
-		row_to_event(st, tbl, &c->ev[c->nev++]);
-	}
-	sqlite3_reset(st); /* let go of its pages */
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sql_fail(c->t, rc, "reading events");
-	if (c->nev > begin)
-		c->run[c->nrun++] = (struct run){.pos = (int32_t)begin, .end = (int32_t)c->nev, .table = tbl};
-	if (full) {
-		/* The rows so far cover [w0, s]: a quarter of the buffer for every
-		 * run is (s - w0) * done / all / 4. When this run has rows here,
-		 * every one it has before the new end is among them (s is its last):
-		 * it is complete; else it is read again over the shorter window. */
-		int64_t s = c->ev[c->nev - 1].start_ns;
-		int64_t w = (int64_t)((double)(s - w0) * done / all / 4);
-		int had = c->nev > begin;
-		*w1 = w0 + (w < 1 ? 1 : w);
-		cut_runs(c, *w1);
-		if (!had)
-			goto again;
-	}
-	return 0;
-}
-
-/* Read the next window that has rows into the buffer; 0 with nothing left. */
-static int fill(struct pt_cursor *c)
-{
-	c->nev = 0;
-	c->nrun = 0;
-	c->nheap = 0;
-	int ntab = 0;
-	for (int tbl = 0; tbl < PT_NTABLES; tbl++)
-		ntab += c->st[tbl] != NULL;
-	while (!c->done && !c->nev) {
-		int64_t w0 = c->w0;
-		int64_t w1 = c->width > c->last - w0 ? c->last + 1 : w0 + c->width;
-		/* Ranks forward in one window, backward in the next: the pages used
-		 * last are used first again, so a page cache smaller than a page
-		 * per (rank, table) still keeps most of them (in the same order
-		 * each time, every page would be gone by its turn). The merge does
-		 * not depend on the order of the runs. */
-		int done = 0;
-		for (int k = 0; k < c->nr; k++)
-			for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
-				if (!c->st[tbl])
-					continue;
-				int i = c->nwin % 2 ? c->nr - 1 - k : k;
-				int err = read_run(c, tbl, c->ranks[i], w0, &w1, ++done, c->nr * ntab);
-				if (err)
-					return err;
-			}
-		c->nwin++;
-		c->w0 = w1;
-		c->done = w1 > c->last;
-		/* Aim the next window at a quarter of the buffer, room for the
-		 * density to change; grow at most 8x a step. */
-		int64_t span = w1 - w0;
-		double want = c->nev ? (double)span * (double)(c->cap / 4) / (double)c->nev : (double)span * 8;
-		if (want > (double)span * 8)
-			want = (double)span * 8;
-		c->width = want >= 9e18 ? INT64_MAX / 2 : want < 1 ? 1 : (int64_t)want;
-	}
-	for (int i = 0; i < c->nrun; i++)
-		c->heap[c->nheap++] = i;
-	for (int i = c->nheap / 2 - 1; i >= 0; i--)
-		sift_down(c, i);
-	return c->nheap > 0;
-}
-
-int pt_cursor_next(pt_cursor *c, pt_event *ev)
-{
-	if (c->nheap) {
-		/* Step past the row returned last time. */
-		struct run *r = &c->run[c->heap[0]];
-		if (++r->pos == r->end)
-			c->heap[0] = c->heap[--c->nheap];
-		sift_down(c, 0);
-	}
-	if (!c->nheap) {
-		int got = fill(c);
-		if (got <= 0)
-			return got;
-	}
-	*ev = c->ev[c->run[c->heap[0]].pos];
-	return 1;
-}
-
-void pt_cursor_close(pt_cursor *c)
-{
-	if (!c)
-		return;
-	for (int i = 0; i < PT_NTABLES; i++)
-		sqlite3_finalize(c->st[i]);
-	if (c->began && --c->t->cursors == 0 && !sqlite3_get_autocommit(c->t->db))
-		sqlite3_exec(c->t->db, "COMMIT", NULL, NULL, NULL);
-	free(c->ranks);
-	free(c->run);
-	free(c->heap);
-	free(c->ev);
-	free(c);
-}
+int pt_query_rank_(const pt_query *q, int lo, int i) { return q->ranks ? q->ranks[i] : lo + i; }
 
 int64_t pt_trace_count(pt_trace *t, const pt_query *q)
 {
 	pt_query all = pt_query_all();
 	if (!q)
 		q = &all;
-	unsigned sources = wanted_sources(q);
+	unsigned sources = pt_query_sources_(q);
 	int64_t kinds = q->kinds ? (int64_t)q->kinds : 0xffffffffLL;
 	int64_t total = 0;
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
@@ -936,7 +491,7 @@ int64_t pt_trace_count(pt_trace *t, const pt_query *q)
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
 		if (rc != SQLITE_OK)
-			return sql_fail(t, rc, "counting events");
+			return pt_trace_fail_(t, rc, "counting events");
 		int nr = q->ranks ? q->nranks : 1;
 		for (int i = 0; i < nr; i++) {
 			sqlite3_reset(st);
@@ -951,7 +506,7 @@ int64_t pt_trace_count(pt_trace *t, const pt_query *q)
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_ROW)
-			return sql_fail(t, rc, "counting events");
+			return pt_trace_fail_(t, rc, "counting events");
 	}
 	return total;
 }
@@ -965,7 +520,7 @@ static int span_probe(pt_trace *t, sqlite3_stmt *st, int rank, int64_t *v)
 	sqlite3_bind_int(st, 1, rank);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
-		return sql_fail(t, rc, "reading the time span");
+		return pt_trace_fail_(t, rc, "reading the time span");
 	*v = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 0);
 	return 0;
 }
@@ -977,8 +532,8 @@ int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last)
 		q = &all;
 	*first = INT64_MAX;
 	*last = INT64_MIN;
-	unsigned sources = wanted_sources(q);
-	int lo, nr = q_nranks(t, q, &lo);
+	unsigned sources = pt_query_sources_(q);
+	int lo, nr = pt_query_nranks_(t, q, &lo);
 	for (int tbl = 0; tbl < PT_NTABLES; tbl++) {
 		if (!(sources & pt_tables[tbl].source) || !t->has[tbl])
 			continue;
@@ -990,10 +545,10 @@ int pt_trace_span(pt_trace *t, const pt_query *q, int64_t *first, int64_t *last)
 		for (int k = 0; k < 2 && !err; k++) {
 			int rc = sqlite3_prepare_v2(t->db, sql[k], -1, &st[k], NULL);
 			if (rc != SQLITE_OK)
-				err = sql_fail(t, rc, "reading the time span");
+				err = pt_trace_fail_(t, rc, "reading the time span");
 		}
 		for (int i = 0; i < nr && !err; i++) {
-			int r = q_rank(q, lo, i);
+			int r = pt_query_rank_(q, lo, i);
 			int64_t a, b;
 			if ((err = span_probe(t, st[0], r, &a)) || (err = span_probe(t, st[1], r, &b)))
 				break;
