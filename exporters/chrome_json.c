@@ -250,6 +250,11 @@ static int event(pt_export *x, const pt_xev *e)
 static int event_end(pt_export *x, const pt_xev *e)
 {
 	struct state *s = pt_export_state(x);
+	if (e->flow_end) { /* bp:e binds it to the slice open at flow_ts on the row */
+		pt_slot_info si;
+		pt_export_slot(x, e->slot, &si);
+		flow(s->g, "f", e->flow_end, &si, e->lane, e->flow_ts);
+	}
 	if (e->act >= 0)
 		counter(s->g, e->ev->rank, e->ev->end_ns, e->act);
 	return 0;

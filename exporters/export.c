@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ pt_export_opts pt_export_opts_all(void)
 struct slice {
 	pt_event ev;
 	int depth;
+	uint64_t late_flow; /* a RECV that began before its SEND: its flow, to end at its end */
 };
 
 struct lane {
@@ -122,6 +124,12 @@ struct pt_export {
 
 	struct pt_map slot_map, rank_map;
 	struct pt_map act_start; /* rank -> activations held when a --from window opens */
+	/* Message flows whose ends do not meet in time order (clocks that
+	 * disagree across ranks): sent: flow -> its SEND's start, for SENDs whose
+	 * RECV has not taken the flow yet; orphans: RECVs that ended before their
+	 * SEND began, which can have no arrow (counted in lost_flows). */
+	struct pt_map sent, orphans;
+	int64_t lost_flows;
 	struct slot *slots;
 	int nslots, cap_slots;
 	struct rank_state *ranks;
@@ -472,14 +480,63 @@ static uint64_t launch_flow(int32_t rank, int64_t corr)
 	return flow_id(PT_FLOW_LAUNCH, (uint64_t)(rank & 0xfffff) << 42 | ((uint64_t)corr & ((1ULL << 42) - 1)));
 }
 
-static void set_flows(pt_export *x, const pt_event *ev, pt_xev *e)
+/*
+ * A message's flow, as a viewer reads it: flows begin and end in time order,
+ * and an end met before its beginning is dropped. Most RECVs start at or after
+ * their SEND, and end its flow as they start. One that starts earlier (the
+ * ranks' clocks disagree, or a transfer is timed from when the receiver
+ * waits) ends it as it ends instead, when its SEND has begun by then (*late
+ * set); one that ends before its SEND begins can have no arrow. With no
+ * event_end callback, every RECV ends its flow as it starts.
+ */
+static int message_flow(pt_export *x, const pt_event *ev, pt_xev *e, uint64_t *late)
+{
+	int64_t t;
+	if (ev->op.kind == PT_OP_SEND) {
+		uint64_t id = msg_flow(ev->rank, ev->op.peer, ev->op.seq);
+		if (!x->f->event_end) {
+			e->flow_begin[0] = id;
+		} else if (pt_map_find(&x->orphans, id, &t)) {
+			pt_map_del(&x->orphans, id);
+			x->lost_flows++;
+		} else {
+			e->flow_begin[0] = id;
+			return pt_map_put(&x->sent, id, ev->start_ns);
+		}
+	} else if (ev->op.kind == PT_OP_RECV) {
+		uint64_t id = msg_flow(ev->op.peer, ev->rank, ev->op.seq);
+		if (!x->f->event_end) {
+			e->flow_end = id;
+		} else if (pt_map_find(&x->sent, id, &t)) {
+			e->flow_end = id;
+			pt_map_del(&x->sent, id);
+		} else {
+			*late = id;
+		}
+	}
+	return 0;
+}
+
+/* At the end of a RECV that began before its SEND: its flow's end, if the
+ * SEND has begun. */
+static int late_flow_end(pt_export *x, uint64_t id, pt_xev *e)
+{
+	int64_t t;
+	if (!pt_map_find(&x->sent, id, &t))
+		return pt_map_put(&x->orphans, id, 0);
+	pt_map_del(&x->sent, id);
+	e->flow_end = id;
+	e->flow_ts = t;
+	return 0;
+}
+
+static int set_flows(pt_export *x, const pt_event *ev, pt_xev *e, uint64_t *late)
 {
 	int kind = ev->op.kind;
 	if (x->msg_flows && ev->op.seq >= 0 && rank_selected(x, ev->op.peer)) {
-		if (kind == PT_OP_SEND)
-			e->flow_begin[0] = msg_flow(ev->rank, ev->op.peer, ev->op.seq);
-		else if (kind == PT_OP_RECV)
-			e->flow_end = msg_flow(ev->op.peer, ev->rank, ev->op.seq);
+		int err = message_flow(x, ev, e, late);
+		if (err)
+			return err;
 	}
 	if (x->op_flows) {
 		if (!pt_kind_is_activity(kind) && ev->step >= 0)
@@ -493,6 +550,7 @@ static void set_flows(pt_export *x, const pt_event *ev, pt_xev *e)
 		else if (kind == PT_OP_KERNEL || kind == PT_OP_MEMCPY || kind == PT_OP_MEMSET)
 			e->flow_end = launch_flow(ev->rank, ev->corr);
 	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ the sweep */
@@ -517,7 +575,8 @@ static int close_until(pt_export *x, int64_t t)
 		struct pending p = heap_pop(x);
 		struct slot *s = &x->slots[p.slot];
 		struct lane *l = &s->lanes[p.lane];
-		const pt_event *ev = &l->stack[--l->depth].ev;
+		const struct slice *sl = &l->stack[--l->depth];
+		const pt_event *ev = &sl->ev;
 		pt_xev e;
 		memset(&e, 0, sizeof e);
 		e.ev = ev;
@@ -534,7 +593,9 @@ static int close_until(pt_export *x, int64_t t)
 			if (ev->end_ns < x->o.to_ns)
 				e.act = act;
 		}
-		int err = x->f->event_end(x, &e);
+		int err = sl->late_flow ? late_flow_end(x, sl->late_flow, &e) : 0;
+		if (!err)
+			err = x->f->event_end(x, &e);
 		if (err)
 			return err;
 	}
@@ -576,6 +637,7 @@ static int place(pt_export *x, int slot, const pt_event *ev, int *lane)
 		return err;
 	l->stack[l->depth].ev = *ev;
 	l->stack[l->depth].depth = l->depth;
+	l->stack[l->depth].late_flow = 0;
 	l->depth++;
 	*lane = i;
 	return heap_push(x, (struct pending){ev->end_ns, slot, i, l->depth - 1});
@@ -602,7 +664,13 @@ static int deliver(pt_export *x, pt_event *ev)
 	}
 	if (x->counter && is_fwd(e.kind))
 		e.act = ++x->ranks[x->slots[e.slot].rank_idx].act;
-	set_flows(x, ev, &e);
+	uint64_t late = 0;
+	if ((err = set_flows(x, ev, &e, &late)))
+		return err;
+	if (late) { /* place() put ev on top of its lane */
+		struct lane *l = &x->slots[e.slot].lanes[e.lane];
+		l->stack[l->depth - 1].late_flow = late;
+	}
 	x->events++;
 	return x->f->event ? x->f->event(x, &e) : 0;
 }
@@ -740,6 +808,11 @@ static int run(pt_export *x)
 		return err;
 	if (x->f->event_end && (err = close_until(x, INT64_MAX)))
 		return err;
+	if (x->lost_flows)
+		pt_log(PT_LOG_WARN,
+		       "%s: %" PRId64 " message arrow%s left out: the RECV ended before its SEND began (the ranks' "
+		       "clocks disagree; `pipetrace merge` aligns the traces of one run)",
+		       pt_trace_path(x->t), x->lost_flows, x->lost_flows == 1 ? "" : "s");
 	if (x->f->footer && (err = x->f->footer(x)))
 		return err;
 	if (x->o.progress)
@@ -843,6 +916,8 @@ out:
 	pt_map_free(&x->slot_map);
 	pt_map_free(&x->rank_map);
 	pt_map_free(&x->act_start);
+	pt_map_free(&x->sent);
+	pt_map_free(&x->orphans);
 	free(x->heap);
 	free(x->sel);
 	free(x->state);

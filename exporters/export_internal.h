@@ -28,16 +28,21 @@ int pt_feed_next(pt_feed *f, const pt_event **ev);
 /* Stop the threads (also mid-way), close their cursors, free. NULL is a no-op. */
 void pt_feed_stop(pt_feed *f);
 
-/* uint64 keys (never ~0) to ints; zero-initialise, then put/get; free. */
+/* uint64 keys (never ~0) to int64 values; zero-initialise, then
+ * put/get/find/del; free. */
 struct pt_map {
 	uint64_t *key;
-	int *val;
+	int64_t *val;
 	size_t n, cap; /* cap: a power of two */
 };
-/* The value of key, or -1. */
+/* The value of key, or -1 (for maps whose values are never negative). */
 int pt_map_get(const struct pt_map *m, uint64_t key);
+/* 1 and *val set when key is there, else 0. */
+int pt_map_find(const struct pt_map *m, uint64_t key, int64_t *val);
 /* Add key (not there yet) with val; PT_ENOMEM. */
-int pt_map_put(struct pt_map *m, uint64_t key, int val);
+int pt_map_put(struct pt_map *m, uint64_t key, int64_t val);
+/* Remove key if it is there. */
+void pt_map_del(struct pt_map *m, uint64_t key);
 void pt_map_free(struct pt_map *m);
 
 #endif

@@ -209,6 +209,10 @@ typedef struct pt_xev {
 	uint64_t flow_begin[2];
 	uint64_t flow_step;
 	uint64_t flow_end;
+	/* With event_end: a flow_end there belongs to a slice that began before
+	 * its flow did (a RECV before its SEND); flow_ts is when the flow began,
+	 * a time inside the slice. 0 with event. */
+	int64_t flow_ts;
 	/* In-flight activations on the event's rank right after this point (+1
 	 * at a forward's start, -1 at its backward's end), or -1 when this point
 	 * does not change them. */

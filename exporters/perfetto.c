@@ -542,6 +542,8 @@ static int event_end(pt_export *x, const pt_xev *e)
 	packet_head(s, t, e->ev->end_ns + s->shift);
 	size_t te = pb_open(&s->b, P_TRACK_EVENT);
 	pb_uint(&s->b, TE_TYPE, SLICE_END);
+	if (e->flow_end) /* trace processor ends it on the slice that ends here */
+		pb_fixed64(&s->b, TE_TERMINATING_FLOW_IDS, e->flow_end);
 	if (e->act >= 0)
 		pb_uint(&s->b, TE_EXTRA_COUNTER_VALUES, (uint64_t)e->act);
 	pb_close(&s->b, te);

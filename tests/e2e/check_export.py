@@ -89,8 +89,12 @@ def db_events(path, sel):
             out.append((r[0], KINDS[kind], name, r[2], max(r[2], r[3])))
     out = [e for e in out if (sel["ranks"] is None or e[0] in sel["ranks"]) and
            (sel["kinds"] is None or e[1] in sel["kinds"])]
+    # the messages a viewer can draw an arrow for: the RECV does not end
+    # before (or as) its SEND begins, unless it begins no earlier either
     sends = {}
-    for r in db.execute("SELECT rank, peer, seq FROM comms WHERE kind = 6"):
+    for r in db.execute("SELECT s.rank, s.peer, s.seq FROM comms s JOIN comms r"
+                        " ON r.rank = s.peer AND r.peer = s.rank AND r.seq = s.seq AND r.kind = 7"
+                        " WHERE s.kind = 6 AND (r.start_ns >= s.start_ns OR r.end_ns > s.start_ns)"):
         sends[(r[0], r[1], r[2])] = True
     return out, sends
 
@@ -280,6 +284,9 @@ def check_pftrace(path, ev, sends, sel):
             if ts < s["ts"]:
                 bad("%s: slice %r ends before it begins" % (where, s["name"]))
             s["dur"] = ts - s["ts"]
+            # trace processor takes flows on an end too, for the slice it ends
+            if te.get("flow_ids") or te.get("terminating_flow_ids"):
+                flow_evs.append((ts, i, where, s, te.get("flow_ids", []), te.get("terminating_flow_ids", [])))
         else:
             bad("%s: unexpected track event type %s" % (where, typ))
     if primary != 6:
@@ -411,10 +418,18 @@ def check_json(path, ev, sends, sel):
     exported = [(s["pid"], s["cat"], s["name"], s["ts"], s["ts"] + s["dur"]) for s in slices]
     compare(exported, ev, os.path.basename(path))
     # bind each flow event to the slice that starts at its ts on its row (with
-    # rows, each row holds at most one slice starting there: the binding is exact)
+    # rows, each row holds at most one slice starting there: the binding is
+    # exact); an f with bp:e to the innermost slice open at its ts
     starts = collections.defaultdict(list)
     for s in slices:
         starts[(s["pid"], s["tid"], s["ts"])].append(s)
+
+    def enclosing(pid, tid, ts):
+        cand = [s for s in rows[(pid, tid)] if s["ts"] <= ts < s["ts"] + s["dur"] or s["ts"] == ts]
+        if not cand:
+            return []
+        last = max(s["ts"] for s in cand)
+        return [s for s in cand if s["ts"] == last]
     bound = {}
     for key, evs in flows.items():
         phases = [x[0] for x in evs]
@@ -423,7 +438,7 @@ def check_json(path, ev, sends, sel):
             continue
         ends = []
         for ph, pid, tid, ts, bp in evs:
-            cand = starts.get((pid, tid, ts), [])
+            cand = enclosing(pid, tid, ts) if ph == "f" and bp == "e" else starts.get((pid, tid, ts), [])
             if len(cand) != 1:
                 bad("flow %s: %s event at %s/%s ts %d matches %d slices" % (key, ph, pid, tid, ts, len(cand)))
                 break

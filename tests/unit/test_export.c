@@ -10,6 +10,7 @@
  */
 #include <yajl/yajl_tree.h>
 
+#include "exporters/export_internal.h"
 #include "exporters/exporters.h"
 #include "testutil.h"
 
@@ -253,6 +254,50 @@ static void test_registry(void **state)
 		assert_ptr_equal(pt_format_by_name(pt_formats[i]->name), pt_formats[i]);
 }
 
+/* The driver's map against a plain array, through puts, finds and deletes
+ * that leave long probe runs with holes in them (the in-flight messages). */
+static void test_map(void **state)
+{
+	(void)state;
+	enum { KEYS = 3000 };
+	static int64_t ref[KEYS];
+	static char in[KEYS];
+	struct pt_map m;
+	memset(&m, 0, sizeof m);
+	int64_t v;
+	assert_int_equal(pt_map_find(&m, 7, &v), 0);
+	pt_map_del(&m, 7); /* an empty map */
+	uint64_t r = 12345;
+	size_t n = 0;
+	for (int step = 0; step < 200000; step++) {
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		int k = (int)((r >> 33) % KEYS);
+		uint64_t key = (uint64_t)k * 0x9e3779b97f4a7c15ULL >> 3; /* spread, never ~0 */
+		if (!in[k] && (r >> 20) % 3) {
+			ref[k] = (int64_t)(r >> 1) - (int64_t)(1LL << 61);
+			assert_int_equal(pt_map_put(&m, key, ref[k]), 0);
+			in[k] = 1;
+			n++;
+		} else if (in[k]) {
+			assert_int_equal(pt_map_find(&m, key, &v), 1);
+			assert_true(v == ref[k]);
+			pt_map_del(&m, key);
+			in[k] = 0;
+			n--;
+		}
+		assert_int_equal(m.n, n);
+		if (step % 997 == 0)
+			for (int j = 0; j < KEYS; j++) {
+				uint64_t kj = (uint64_t)j * 0x9e3779b97f4a7c15ULL >> 3;
+				assert_int_equal(pt_map_find(&m, kj, &v), in[j]);
+				if (in[j])
+					assert_true(v == ref[j]);
+			}
+	}
+	assert_int_equal(pt_map_get(&m, ~0ULL >> 1), -1);
+	pt_map_free(&m);
+}
+
 static void test_unwritable_output_leaves_nothing(void **state)
 {
 	(void)state;
@@ -272,6 +317,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_registry),
+	    cmocka_unit_test(test_map),
 	    cmocka_unit_test(test_formats_pass_the_checker),
 	    cmocka_unit_test(test_json_escapes_and_binds_flows),
 	    cmocka_unit_test(test_filters),
