@@ -136,6 +136,8 @@ static int sender_times(pt_trace *t, struct idle_rank *ir)
 {
 	struct idle_recv *rv = ir->rv;
 	size_t n = ir->nrv;
+	if (!n)
+		return 0; /* no receives (rv may be NULL): qsort must not see it */
 	qsort(rv, n, sizeof *rv, cmp_recv);
 	int err = 0;
 	for (size_t lo = 0, hi; !err && lo < n; lo = hi) {
