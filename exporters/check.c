@@ -15,6 +15,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "exporters.h"
+#include "libtrace/grow.h"
 
 /* The gated metrics, their direction and their default tolerance
  * (docs/ci.md explains the choice). */
@@ -350,14 +351,8 @@ static int baseline_load(const char *path, struct baseline *b)
 static int add_row(pt_check *c, const char *name, const struct gate *g, double base, double cur,
 		   const struct pt_check_tol *tols, int ntols)
 {
-	if (c->nrows == c->cap) {
-		int cap = c->cap ? c->cap * 2 : 16;
-		pt_check_row *r = realloc(c->row, (size_t)cap * sizeof *r);
-		if (!r)
-			return PT_ENOMEM;
-		c->row = r;
-		c->cap = cap;
-	}
+	if (pt_grow(&c->row, &c->cap, (size_t)c->nrows + 1, sizeof *c->row))
+		return PT_ENOMEM;
 	pt_check_row *r = &c->row[c->nrows++];
 	memset(r, 0, sizeof *r);
 	snprintf(r->name, sizeof r->name, "%s", name);
@@ -416,7 +411,8 @@ int pt_check_create(const char *baseline, pt_trace *t, const pt_metrics *m, cons
 	struct baseline b;
 	memset(&b, 0, sizeof b);
 	struct pt_check_tol *tols = NULL;
-	int ntols = 0, cap = 0, err = 0;
+	int ntols = 0, err = 0;
+	size_t cap = 0;
 	pt_check *c = calloc(1, sizeof *c);
 	if (!c)
 		return PT_ENOMEM;
@@ -428,15 +424,8 @@ int pt_check_create(const char *baseline, pt_trace *t, const pt_metrics *m, cons
 			break;
 		}
 		for (char *item = strtok_r(list, ",", &save); item && !err; item = strtok_r(NULL, ",", &save)) {
-			if (ntols == cap) {
-				cap = cap ? cap * 2 : 8;
-				struct pt_check_tol *v = realloc(tols, (size_t)cap * sizeof *v);
-				if (!v) {
-					err = PT_ENOMEM;
-					break;
-				}
-				tols = v;
-			}
+			if ((err = pt_grow(&tols, &cap, (size_t)ntols + 1, sizeof *tols)))
+				break;
 			err = parse_tol(item, &tols[ntols++]);
 		}
 		free(list);

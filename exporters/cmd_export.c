@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "exporters.h"
+#include "libtrace/grow.h"
 
 static void help(void)
 {
@@ -52,7 +53,7 @@ static int parse_ranks(const char *s, int32_t **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
-	int cap = 0;
+	size_t cap = 0;
 	const char *p = s;
 	while (*p) {
 		char *end;
@@ -71,13 +72,8 @@ static int parse_ranks(const char *s, int32_t **out, int *n)
 		if (b - a > 1 << 22)
 			goto bad;
 		for (long r = a; r <= b; r++) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 16;
-				int32_t *v = realloc(*out, (size_t)cap * sizeof *v);
-				if (!v)
-					goto bad;
-				*out = v;
-			}
+			if (pt_grow(out, &cap, (size_t)*n + 1, sizeof **out))
+				goto bad;
 			(*out)[(*n)++] = (int32_t)r;
 		}
 		p = *end ? end + 1 : end;

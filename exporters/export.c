@@ -24,6 +24,7 @@
 
 #include "export_internal.h"
 #include "exporters.h"
+#include "libtrace/grow.h"
 
 /* ---------------------------------------------------------- the registry */
 
@@ -79,7 +80,8 @@ struct slice {
 
 struct lane {
 	struct slice *stack;
-	int depth, cap;
+	int depth;
+	size_t cap;
 	int64_t last_start; /* of the last slice placed here */
 };
 
@@ -131,9 +133,11 @@ struct pt_export {
 	struct pt_map sent, orphans;
 	int64_t lost_flows;
 	struct slot *slots;
-	int nslots, cap_slots;
+	int nslots;
+	size_t cap_slots;
 	struct rank_state *ranks;
-	int nranks, cap_ranks;
+	int nranks;
+	size_t cap_ranks;
 
 	struct pending *heap;
 	size_t nheap, cap_heap;
@@ -145,22 +149,6 @@ struct pt_export {
 	char name[256];
 	int64_t events;
 };
-
-/* Grow *p (of *cap elements of size sz) to hold at least n. */
-static int grow(void *p, int *cap, int n, size_t sz)
-{
-	if (n <= *cap)
-		return 0;
-	int c = *cap ? *cap : 1;
-	while (c < n)
-		c *= 2;
-	void *q = realloc(*(void **)p, (size_t)c * sz);
-	if (!q)
-		return PT_ENOMEM;
-	*(void **)p = q;
-	*cap = c;
-	return 0;
-}
 
 /* ------------------------------------------------------------ the output */
 
@@ -306,7 +294,7 @@ static int rank_index(pt_export *x, int32_t rank, int *out)
 		*out = i;
 		return 0;
 	}
-	int err = grow(&x->ranks, &x->cap_ranks, x->nranks + 1, sizeof *x->ranks);
+	int err = pt_grow(&x->ranks, &x->cap_ranks, (size_t)x->nranks + 1, sizeof *x->ranks);
 	if (err || (err = pt_map_put(&x->rank_map, (uint64_t)(uint32_t)rank, x->nranks)))
 		return err;
 	struct rank_state *r = &x->ranks[x->nranks];
@@ -361,7 +349,7 @@ static int slot_of(pt_export *x, const pt_event *ev, int *out)
 		return 0;
 	}
 	int ri, err = rank_index(x, ev->rank, &ri);
-	if (err || (err = grow(&x->slots, &x->cap_slots, x->nslots + 1, sizeof *x->slots)))
+	if (err || (err = pt_grow(&x->slots, &x->cap_slots, (size_t)x->nslots + 1, sizeof *x->slots)))
 		return err;
 	struct slot *s = &x->slots[x->nslots];
 	memset(s, 0, sizeof *s);
@@ -409,14 +397,8 @@ static int pend_before(const struct pending *a, const struct pending *b)
 
 static int heap_push(pt_export *x, struct pending p)
 {
-	if (x->nheap == x->cap_heap) {
-		size_t cap = x->cap_heap ? x->cap_heap * 2 : 64;
-		struct pending *h = realloc(x->heap, cap * sizeof *h);
-		if (!h)
-			return PT_ENOMEM;
-		x->heap = h;
-		x->cap_heap = cap;
-	}
+	if (pt_grow(&x->heap, &x->cap_heap, x->nheap + 1, sizeof *x->heap))
+		return PT_ENOMEM;
 	size_t i = x->nheap++;
 	while (i && pend_before(&p, &x->heap[(i - 1) / 2])) {
 		x->heap[i] = x->heap[(i - 1) / 2];
@@ -632,7 +614,7 @@ static int place(pt_export *x, int slot, const pt_event *ev, int *lane)
 	}
 	struct lane *l = &s->lanes[i];
 	l->last_start = ev->start_ns;
-	int err = grow(&l->stack, &l->cap, l->depth + 1, sizeof *l->stack);
+	int err = pt_grow(&l->stack, &l->cap, (size_t)l->depth + 1, sizeof *l->stack);
 	if (err)
 		return err;
 	l->stack[l->depth].ev = *ev;

@@ -111,7 +111,8 @@ typedef struct pt_check_row {
 
 typedef struct pt_check {
 	pt_check_row *row;
-	int nrows, cap;
+	int nrows;
+	size_t cap;
 	int nregress;
 	char schedule[64];
 	char base_desc[512], cur_desc[512]; /* "zb1p · 4 ranks · 8 microbatches · sim backend · …" */

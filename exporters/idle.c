@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "idle.h"
+#include "libtrace/grow.h"
 
 /* A receive as recorded: from whom and which, where in the plan, the transfer. */
 struct idle_recv {
@@ -34,19 +35,6 @@ struct idle_gap {
 };
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : 64;
-	void *p = realloc(*v, c * size);
-	if (!p)
-		return PT_ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
 
 int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir)
 {
@@ -99,7 +87,7 @@ void idle_message(struct idle_rank *ir, const pt_event *ev)
 	}
 	ir->sent[i] = ev->start_ns; /* unless it queued: see idle_end_rank */
 	ir->done[i] = max64(ev->posted_ns, ev->end_ns);
-	if (!ir->err && !(ir->err = grow((void **)&ir->rv, &ir->caprv, ir->nrv, sizeof *ir->rv)))
+	if (!ir->err && !(ir->err = pt_grow(&ir->rv, &ir->caprv, ir->nrv + 1, sizeof *ir->rv)))
 		ir->rv[ir->nrv++] = (struct idle_recv){ev->op.peer, ev->op.seq, i, ev->start_ns, ev->end_ns, 0};
 }
 
@@ -115,7 +103,7 @@ void idle_compute(struct idle_rank *ir, const pt_event *ev, int gap, int64_t a, 
 		return;
 	int64_t step = planned(ir, ev) && pt_kind_is_compute(ev->op.kind) ? ev->step : -1;
 	if ((gap || first) && !ir->err &&
-	    !(ir->err = grow((void **)&ir->gap, &ir->capgap, ir->ngap, sizeof *ir->gap)))
+	    !(ir->err = pt_grow(&ir->gap, &ir->capgap, ir->ngap + 1, sizeof *ir->gap)))
 		ir->gap[ir->ngap++] = (struct idle_gap){a, ev->start_ns, step, phase_of(ir, step), first};
 	if (step >= 0)
 		ir->last_phase = phase_of(ir, step);

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "exporters.h"
+#include "libtrace/grow.h"
 
 /* TracePacket and friends: field numbers (spec/tracing.md §4). */
 enum {
@@ -118,16 +119,10 @@ static inline int pb_room(struct pb *b, size_t k)
 
 static int pb_grow(struct pb *b, size_t k)
 {
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->n + k)
-		cap *= 2;
-	unsigned char *p = realloc(b->p, cap);
-	if (!p) {
+	if (pt_grow(&b->p, &b->cap, b->n + k, 1)) {
 		b->oom = 1;
 		return 0;
 	}
-	b->p = p;
-	b->cap = cap;
 	return 1;
 }
 

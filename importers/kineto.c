@@ -26,6 +26,7 @@
 #include <zlib.h>
 
 #include "import.h"
+#include "libtrace/grow.h"
 
 #define CHUNK (1 << 20)
 
@@ -106,16 +107,8 @@ struct kp {
 
 static int str_set(struct str *d, const unsigned char *s, size_t n)
 {
-	if (n + 1 > d->cap) {
-		size_t cap = d->cap ? d->cap : 64;
-		while (cap < n + 1)
-			cap *= 2;
-		char *p = realloc(d->s, cap);
-		if (!p)
-			return -1;
-		d->s = p;
-		d->cap = cap;
-	}
+	if (pt_grow(&d->s, &d->cap, n + 1, 1))
+		return -1;
 	memcpy(d->s, s, n);
 	d->s[n] = '\0';
 	d->n = n;

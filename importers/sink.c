@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "import.h"
+#include "libtrace/grow.h"
 
 #define SECOND	    1000000000LL
 #define EPOCH_FLOOR (365LL * 86400 * SECOND) /* 1971: a clock below this is not counting from 1970 */
@@ -265,14 +266,8 @@ static struct imp_stream *stream_get(imp *im, int32_t rank, uint32_t id, int gpu
 	struct imp_stream *found = stream_find(im, rank, id, gpu, &j);
 	if (found)
 		return found;
-	if (im->nstreams == im->capstreams) {
-		size_t cap = im->capstreams ? im->capstreams * 2 : 64;
-		struct imp_stream *v = realloc(im->streams, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		im->streams = v;
-		im->capstreams = cap;
-	}
+	if (pt_grow(&im->streams, &im->capstreams, im->nstreams + 1, sizeof *im->streams))
+		return NULL;
 	struct imp_stream *s = &im->streams[im->nstreams];
 	memset(s, 0, sizeof *s);
 	s->rank = rank;

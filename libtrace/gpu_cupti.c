@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "internal.h"
 
 #define BUF_SIZE (8u << 20) /* CUPTI recommends 1-10 MB */
@@ -41,7 +42,8 @@ struct pt_cupti {
 	int64_t origin;
 	pthread_mutex_t lock; /* the maps below; buffers */
 	struct map3 *streams;
-	int nstreams, capstreams;
+	int nstreams;
+	size_t capstreams;
 	struct tmap {
 		uint32_t tid;
 		int rank;
@@ -335,17 +337,7 @@ int pt_cupti_start(pt_cupti *c)
 int pt_cupti_map_stream(pt_cupti *c, int device, uint32_t stream_id, int rank)
 {
 	pthread_mutex_lock(&c->lock);
-	int err = 0;
-	if (c->nstreams == c->capstreams) {
-		int cap = c->capstreams ? c->capstreams * 2 : 16;
-		struct map3 *m = realloc(c->streams, (size_t)cap * sizeof *m);
-		if (!m)
-			err = PT_ENOMEM;
-		else {
-			c->streams = m;
-			c->capstreams = cap;
-		}
-	}
+	int err = pt_grow(&c->streams, &c->capstreams, (size_t)c->nstreams + 1, sizeof *c->streams);
 	if (!err)
 		c->streams[c->nstreams++] = (struct map3){device, stream_id, rank};
 	pthread_mutex_unlock(&c->lock);

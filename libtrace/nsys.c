@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 
 #define TID_BITS 0x1000000LL /* globalTid = ... | PID << 24 | TID */
@@ -99,17 +100,11 @@ static int load_processes(pt_nsys *n)
 			  &st);
 	if (err)
 		return err;
-	int cap = 0, rc;
+	size_t cap = 0;
+	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n->nprocs == cap) {
-			cap = cap ? cap * 2 : 16;
-			int64_t *v = realloc(n->procs, (size_t)cap * sizeof *v);
-			if (!v) {
-				err = PT_ENOMEM;
-				break;
-			}
-			n->procs = v;
-		}
+		if ((err = pt_grow(&n->procs, &cap, (size_t)n->nprocs + 1, sizeof *n->procs)))
+			break;
 		n->procs[n->nprocs++] = sqlite3_column_int64(st, 0);
 	}
 	if (!err && rc != SQLITE_DONE)
@@ -130,15 +125,8 @@ static int load_domains(pt_nsys *n)
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		if (!name)
 			continue;
-		if (n->ndoms == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct dom *v = realloc(n->doms, cap * sizeof *v);
-			if (!v) {
-				err = PT_ENOMEM;
-				break;
-			}
-			n->doms = v;
-		}
+		if ((err = pt_grow(&n->doms, &cap, n->ndoms + 1, sizeof *n->doms)))
+			break;
 		struct dom *d = &n->doms[n->ndoms];
 		d->proc = sqlite3_column_int64(st, 0);
 		d->id = sqlite3_column_int64(st, 1);

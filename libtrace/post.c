@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 
 static int sql_fail(pt_rec *rec, sqlite3 *db, const char *what)
@@ -52,14 +53,8 @@ int pt_nest_enter(pt_nest *s, int64_t start, int64_t end)
 {
 	while (s->n && s->end[s->n - 1] <= start)
 		s->n--;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		int64_t *v = realloc(s->end, cap * sizeof *v);
-		if (!v)
-			return -1;
-		s->end = v;
-		s->cap = cap;
-	}
+	if (pt_grow(&s->end, &s->cap, s->n + 1, sizeof *s->end))
+		return -1;
 	int depth = (int)s->n;
 	s->end[s->n++] = end;
 	return depth;
@@ -190,15 +185,8 @@ static int load_ranges(pt_rec *rec, sqlite3 *db, struct lrange **cpu, size_t *nc
 		int g = r.device >= 0;
 		struct lrange **v = g ? gpu : cpu;
 		size_t *n = g ? ngpu : ncpu;
-		if (*n == cap[g]) {
-			cap[g] = cap[g] ? cap[g] * 2 : 256;
-			struct lrange *nv = realloc(*v, cap[g] * sizeof *nv);
-			if (!nv) {
-				err = PT_ENOMEM;
-				break;
-			}
-			*v = nv;
-		}
+		if ((err = pt_grow(v, &cap[g], *n + 1, sizeof **v)))
+			break;
 		(*v)[(*n)++] = r;
 	}
 	if (!err && rc != SQLITE_DONE)
@@ -247,15 +235,8 @@ static int sweep(pt_rec *rec, sqlite3 *db, const char *table, struct lrange *L, 
 		if (lo == hi)
 			continue;
 		for (; next < hi && L[next].start <= t; next++) {
-			if (nact == capact) {
-				capact = capact ? capact * 2 : 32;
-				size_t *a = realloc(active, capact * sizeof *a);
-				if (!a) {
-					err = PT_ENOMEM;
-					goto out;
-				}
-				active = a;
-			}
+			if ((err = pt_grow(&active, &capact, nact + 1, sizeof *active)))
+				goto out;
 			active[nact++] = next;
 		}
 		size_t k = 0, same = 0;
@@ -290,14 +271,8 @@ struct ops {
 
 static int add_op(struct ops *o, const pt_op *op, int32_t rank, uint32_t stream, int32_t device, int64_t s, int64_t e)
 {
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-		pt_event *v = realloc(o->v, cap * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		o->v = v;
-		o->cap = cap;
-	}
+	if (pt_grow(&o->v, &o->cap, o->n + 1, sizeof *o->v))
+		return PT_ENOMEM;
 	pt_event *ev = &o->v[o->n++];
 	memset(ev, 0, sizeof *ev);
 	ev->rank = rank;

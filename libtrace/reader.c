@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 
 int pt_trace_fail_(pt_trace *t, int rc, const char *what)
@@ -26,17 +27,11 @@ static int load_meta(pt_trace *t)
 	int rc = sqlite3_prepare_v2(t->db, "SELECT key, value FROM meta", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return pt_trace_fail_(t, rc, "reading meta");
-	int err = 0, cap = 0;
+	int err = 0;
+	size_t cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (t->nmeta == cap) {
-			cap = cap ? cap * 2 : 32;
-			struct kv *m = realloc(t->meta, (size_t)cap * sizeof *m);
-			if (!m) {
-				err = PT_ENOMEM;
-				break;
-			}
-			t->meta = m;
-		}
+		if ((err = pt_grow(&t->meta, &cap, (size_t)t->nmeta + 1, sizeof *t->meta)))
+			break;
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		const char *v = (const char *)sqlite3_column_text(st, 1);
 		t->meta[t->nmeta].key = strdup(k ? k : "");
@@ -64,17 +59,11 @@ static int load_ranks(pt_trace *t)
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return pt_trace_fail_(t, rc, "reading ranks");
-	int err = 0, cap = 0;
+	int err = 0;
+	size_t cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (t->nranks == cap) {
-			cap = cap ? cap * 2 : 16;
-			pt_rank_info *r = realloc(t->ranks, (size_t)cap * sizeof *r);
-			if (!r) {
-				err = PT_ENOMEM;
-				break;
-			}
-			t->ranks = r;
-		}
+		if ((err = pt_grow(&t->ranks, &cap, (size_t)t->nranks + 1, sizeof *t->ranks)))
+			break;
 		pt_rank_info *ri = &t->ranks[t->nranks++];
 		memset(ri, 0, sizeof *ri);
 		ri->rank = sqlite3_column_int(st, 0);
@@ -132,17 +121,11 @@ static int load_streams(pt_trace *t)
 				    &st, NULL);
 	if (rc != SQLITE_OK)
 		return pt_trace_fail_(t, rc, "reading streams");
-	int err = 0, cap = 0;
+	int err = 0;
+	size_t cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (t->nstreams == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct stream *s = realloc(t->streams, (size_t)cap * sizeof *s);
-			if (!s) {
-				err = PT_ENOMEM;
-				break;
-			}
-			t->streams = s;
-		}
+		if ((err = pt_grow(&t->streams, &cap, (size_t)t->nstreams + 1, sizeof *t->streams)))
+			break;
 		struct stream *s = &t->streams[t->nstreams];
 		s->rank = sqlite3_column_int(st, 0);
 		s->stream = (uint32_t)sqlite3_column_int64(st, 1);
@@ -405,15 +388,8 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	size_t cap = 0;
 	int err = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			pt_op *o = realloc(*ops, cap * sizeof *o);
-			if (!o) {
-				err = PT_ENOMEM;
-				break;
-			}
-			*ops = o;
-		}
+		if ((err = pt_grow(ops, &cap, *n + 1, sizeof **ops)))
+			break;
 		pt_op *o = &(*ops)[(*n)++];
 		*o = pt_op_make(sqlite3_column_int(st, 0), col_int(st, 1, -1), col_int(st, 2, -1));
 		o->chunk2 = (int16_t)col_int(st, 3, -1);

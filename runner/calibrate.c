@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libtrace/grow.h"
 #include "runner.h"
 
 struct i64v {
@@ -23,14 +24,8 @@ struct i64v {
 
 static int push(struct i64v *a, int64_t x)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		int64_t *v = realloc(a->v, cap * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		a->v = v;
-		a->cap = cap;
-	}
+	if (pt_grow(&a->v, &a->cap, a->n + 1, sizeof *a->v))
+		return PT_ENOMEM;
 	a->v[a->n++] = x;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "libtrace/grow.h"
 
 struct link {
 	int to;
@@ -46,7 +47,8 @@ struct crank {
 	int nout;
 	int stop;
 	void **pool; /* free staging buffers */
-	int npool, cpool;
+	int npool;
+	size_t cpool;
 	pthread_t th;
 	int running;
 };
@@ -114,15 +116,9 @@ static void *staging_get(struct crank *cr)
 static int staging_put(struct crank *cr, void *buf)
 {
 	atomic_fetch_sub(&cr->c->staged_now, 1);
-	if (cr->npool == cr->cpool) {
-		int n = cr->cpool ? cr->cpool * 2 : 4;
-		void **v = realloc(cr->pool, (size_t)n * sizeof *v);
-		if (!v) {
-			free(buf);
-			return 0;
-		}
-		cr->pool = v;
-		cr->cpool = n;
+	if (pt_grow(&cr->pool, &cr->cpool, (size_t)cr->npool + 1, sizeof *cr->pool)) {
+		free(buf);
+		return 0;
 	}
 	cr->pool[cr->npool++] = buf;
 	return 0;

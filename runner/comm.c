@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libtrace/grow.h"
 #include "runner.h"
 
 struct item {
@@ -24,19 +25,14 @@ struct item {
 
 struct rank_items {
 	struct item *v;
-	int n, cap, ncompute;
+	int n, ncompute;
+	size_t cap;
 };
 
 static int push_item(struct rank_items *ri, int batch, int cls, int order, const pt_op *op)
 {
-	if (ri->n == ri->cap) {
-		int cap = ri->cap ? ri->cap * 2 : 256;
-		struct item *v = realloc(ri->v, (size_t)cap * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		ri->v = v;
-		ri->cap = cap;
-	}
+	if (pt_grow(&ri->v, &ri->cap, (size_t)ri->n + 1, sizeof *ri->v))
+		return PT_ENOMEM;
 	ri->v[ri->n++] = (struct item){batch, cls, order, *op};
 	return 0;
 }

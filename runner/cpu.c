@@ -186,22 +186,16 @@ static int slot_create(void *be, int rank, void **out)
 	struct pt_cpu_slot *s = calloc(1, sizeof *s);
 	if (!s)
 		return pt_logerr(PT_ENOMEM, "cpu backend: out of memory for an activation slot");
-	char *mem = pt_cpu_arena_take(&c->arena, 12 * nh);
+	char *mem = pt_cpu_arena_take(&c->arena, PT_MLP_SLOT_NH * nh);
 	if (!mem) { /* the pool grew past the plan's peak */
 		s->heap = 1;
-		mem = pt_cpu_alloc(12 * nh);
+		mem = pt_cpu_alloc(PT_MLP_SLOT_NH * nh);
 	}
 	if (!mem) {
 		free(s);
 		return pt_logerr(PT_ENOMEM, "cpu backend: out of memory for an activation slot");
 	}
-	s->x = mem;
-	s->a = mem + nh;
-	s->g = mem + 5 * nh;
-	s->y = mem + 9 * nh;
-	s->dy = mem + 10 * nh;
-	s->dx = mem + 11 * nh;
-	s->xin = s->x;
+	pt_mlp_slot_layout(&s->act, mem, nh);
 	*out = s;
 	return 0;
 }
@@ -211,21 +205,16 @@ static void slot_destroy(void *be, void *slot)
 	(void)be;
 	struct pt_cpu_slot *s = slot;
 	if (s && s->heap)
-		free(s->x);
+		free(s->act.x);
 	free(s);
 }
+
+static pt_mlp_slot *act(void *slot) { return &((struct pt_cpu_slot *)slot)->act; }
 
 static void *slot_buf(void *be, void *slot, enum pt_buf which)
 {
 	(void)be;
-	struct pt_cpu_slot *s = slot;
-	switch (which) {
-	case PT_BUF_X: return s->x;
-	case PT_BUF_Y: return s->y;
-	case PT_BUF_DY: return s->dy;
-	case PT_BUF_DX: return s->dx;
-	}
-	return NULL;
+	return pt_mlp_slot_buf(act(slot), which);
 }
 
 static struct pt_cpu_param *param_of(pt_cpu *c, const pt_work *w)
@@ -236,7 +225,7 @@ static struct pt_cpu_param *param_of(pt_cpu *c, const pt_work *w)
 static int forward(void *be, const pt_work *w)
 {
 	pt_cpu *c = be;
-	struct pt_cpu_slot *s = w->slot;
+	pt_mlp_slot *s = act(w->slot);
 	struct pt_cpu_param *p = param_of(c, w);
 	if (w->gmb < 0 || w->gmb >= c->G)
 		return pt_logerr(PT_EPLAN, "rank %d: microbatch %d is outside the run", w->rank, w->gmb);
@@ -250,7 +239,7 @@ static int forward(void *be, const pt_work *w)
 static int backward(void *be, const pt_work *w, int defer)
 {
 	pt_cpu *c = be;
-	struct pt_cpu_slot *s = w->slot;
+	pt_mlp_slot *s = act(w->slot);
 	struct pt_cpu_param *p = param_of(c, w);
 	pt_mlp_backward_input(&c->m, p->w1, p->w2, s->dy, s->a, c->dg[w->rank], w->first ? NULL : s->dx);
 	if (!defer)
@@ -261,7 +250,7 @@ static int backward(void *be, const pt_work *w, int defer)
 static int weight_grad(void *be, const pt_work *w)
 {
 	pt_cpu *c = be;
-	struct pt_cpu_slot *s = w->slot;
+	pt_mlp_slot *s = act(w->slot);
 	struct pt_cpu_param *p = param_of(c, w);
 	pt_mlp_weight_grad(&c->m, s->dy, s->g, s->a, s->xin, p->dw1, p->dw2);
 	return 0;
@@ -389,22 +378,7 @@ const double *pt_cpu_losses(const pt_cpu *c, int *n)
 
 double pt_cpu_step_flops(const pt_cpu *c)
 {
-	const pt_plan *p = c->plan;
-	double total = 0;
-	for (int r = 0; r < p->ranks; r++) {
-		for (size_t i = 0; i < p->rank[r].n; i++) {
-			const pt_op *o = &p->rank[r].ops[i];
-			if (!pt_kind_is_compute(o->kind))
-				continue;
-			int c1 = o->kind == PT_OP_FB ? o->chunk2 : o->chunk;
-			int first = pt_plan_chunk(p, r, c1)->stage == 0;
-			if (o->kind == PT_OP_FB)
-				total += pt_mlp_flops(&c->m, PT_OP_F, 0) + pt_mlp_flops(&c->m, PT_OP_B, first);
-			else
-				total += pt_mlp_flops(&c->m, o->kind, first);
-		}
-	}
-	return total;
+	return pt_mlp_plan_flops(&c->m, c->plan, NULL);
 }
 
 int pt_cpu_meta(const pt_cpu *c, pt_rec *rec)

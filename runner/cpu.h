@@ -6,7 +6,8 @@
  * exec.c's executor, messages travel through chan.c's channels, and a
  * sequential reference run checks the result. Three layers, one header:
  * GEMM (gemm_openblas.c, or gemm.c's own kernel), the stage math (mlp.c),
- * and the backend (cpu.c, cpu_check.c). Private to runner/.
+ * and the backend (cpu.c, cpu_check.c); stage.c holds what the cuda backend
+ * shares with it (the activation slot, the step's FLOPs). Private to runner/.
  */
 #ifndef PT_RUNNER_CPU_H
 #define PT_RUNNER_CPU_H
@@ -81,6 +82,33 @@ void pt_mlp_weight_grad(const pt_mlp *m, const void *dy, const void *g, const vo
 /* Floating-point operations of the GEMMs in one op of this kind (F, B, I,
  * W, FB); `first` when the stage is a pipeline's first (no dx). */
 double pt_mlp_flops(const pt_mlp *m, int kind, int first);
+
+/* --------------------------- what the cpu and cuda backends share (stage.c) */
+
+/* One (chunk, microbatch)'s activations, in host or device memory: x the
+ * received input, a the pre-activation (then its gradient), g = GELU(a), y the
+ * output, dy its gradient, dx the input's gradient; xin what the forward read
+ * (x, or the microbatch's input at a first stage). */
+typedef struct pt_mlp_slot {
+	void *x, *a, *g, *y, *dy, *dx;
+	const void *xin;
+} pt_mlp_slot;
+
+/* A slot's size in n x h buffers: x, a (4), g (4), y, dy, dx. */
+enum { PT_MLP_SLOT_NH = 12 };
+
+/* Lay s out over mem, PT_MLP_SLOT_NH * nh bytes (nh: one n x h buffer, with
+ * any padding the backend wants between buffers); xin = x. mem stays the
+ * caller's: s->x is its start. Never fails. */
+void pt_mlp_slot_layout(pt_mlp_slot *s, void *mem, size_t nh);
+
+/* The buffer of s an executor name stands for (exec.h); NULL for none. */
+void *pt_mlp_slot_buf(const pt_mlp_slot *s, enum pt_buf which);
+
+/* Floating-point operations of one step's compute ops (an FB counts as its F
+ * and its B) on the ranks of p whose entry in ranks[p->ranks] is nonzero, or
+ * on every rank when ranks is NULL. */
+double pt_mlp_plan_flops(const pt_mlp *m, const pt_plan *p, const uint8_t *ranks);
 
 /* ---------------------------------------------------------- the backend */
 

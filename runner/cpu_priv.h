@@ -31,14 +31,10 @@ int pt_cpu_arena_init(struct pt_cpu_arena *a, size_t bytes);
 void *pt_cpu_arena_take(struct pt_cpu_arena *a, size_t bytes);
 void pt_cpu_arena_fini(struct pt_cpu_arena *a);
 
-/* One (chunk, microbatch)'s activations: x the received input, a the
- * pre-activation (then its gradient), g = GELU(a), y the output, dy its
- * gradient, dx the input's gradient; xin what the forward read (x, or the
- * microbatch's input at a first stage). */
+/* One (chunk, microbatch)'s activations (stage.c's layout). */
 struct pt_cpu_slot {
-	void *x, *a, *g, *y, *dy, *dx;
-	const void *xin;
-	int heap; /* x is the start of a malloc'ed block (the arena was full) */
+	pt_mlp_slot act;
+	int heap; /* act.x is the start of a malloc'ed block (the arena was full) */
 };
 
 struct pt_cpu {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libtrace/grow.h"
 #include "runner.h"
 
 struct action {
@@ -29,14 +30,8 @@ struct actions {
 
 static int push_action(struct actions *a, struct action x)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		struct action *v = realloc(a->v, cap * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		a->v = v;
-		a->cap = cap;
-	}
+	if (pt_grow(&a->v, &a->cap, a->n + 1, sizeof *a->v))
+		return PT_ENOMEM;
 	a->v[a->n++] = x;
 	return 0;
 }

@@ -132,21 +132,16 @@ static int slot_create(void *be, int rank, void **out)
 {
 	pt_cuda *c = be;
 	const size_t nh = c->nh_bytes;
-	struct pt_cuda_slot *s = calloc(1, sizeof *s);
+	pt_mlp_slot *s = calloc(1, sizeof *s);
+	void *mem = NULL;
 	int err = s ? set_dev(c, rank) : PT_ENOMEM;
 	if (!err)
-		err = CU(cudaMalloc((void **)&s->mem, 12 * nh));
+		err = CU(cudaMalloc(&mem, PT_MLP_SLOT_NH * nh));
 	if (err) {
 		free(s);
 		return err == PT_ENOMEM ? pt_logerr(err, "cuda backend: out of memory for an activation slot") : err;
 	}
-	s->x = s->mem;
-	s->a = s->mem + nh;
-	s->g = s->mem + 5 * nh;
-	s->y = s->mem + 9 * nh;
-	s->dy = s->mem + 10 * nh;
-	s->dx = s->mem + 11 * nh;
-	s->xin = s->x;
+	pt_mlp_slot_layout(s, mem, nh);
 	*out = s;
 	return 0;
 }
@@ -154,23 +149,16 @@ static int slot_create(void *be, int rank, void **out)
 static void slot_destroy(void *be, void *slot)
 {
 	(void)be;
-	struct pt_cuda_slot *s = slot;
+	pt_mlp_slot *s = slot;
 	if (s)
-		cudaFree(s->mem);
+		cudaFree(s->x); /* the block's start */
 	free(s);
 }
 
 static void *slot_buf(void *be, void *slot, enum pt_buf which)
 {
 	(void)be;
-	struct pt_cuda_slot *s = slot;
-	switch (which) {
-	case PT_BUF_X: return s->x;
-	case PT_BUF_Y: return s->y;
-	case PT_BUF_DY: return s->dy;
-	case PT_BUF_DX: return s->dx;
-	}
-	return NULL;
+	return pt_mlp_slot_buf(slot, which);
 }
 
 static struct pt_cuda_param *param_of(pt_cuda *c, const pt_work *w)
@@ -182,7 +170,7 @@ static int forward(void *be, const pt_work *w)
 {
 	pt_cuda *c = be;
 	struct pt_cuda_rank *r = &c->rk[w->rank];
-	struct pt_cuda_slot *s = w->slot;
+	pt_mlp_slot *s = w->slot;
 	struct pt_cuda_param *p = param_of(c, w);
 	const int n = c->m.n, h = c->m.h, f = 4 * h, dt = c->o.dtype;
 	if (w->gmb < 0 || w->gmb >= c->G)
@@ -203,7 +191,7 @@ static int forward(void *be, const pt_work *w)
 
 static int weight_grad_on(pt_cuda *c, struct pt_cuda_rank *r, const pt_work *w, cublasHandle_t b)
 {
-	struct pt_cuda_slot *s = w->slot;
+	pt_mlp_slot *s = w->slot;
 	struct pt_cuda_param *p = param_of(c, w);
 	const int n = c->m.n, h = c->m.h, f = 4 * h, dt = c->o.dtype;
 	(void)r;
@@ -215,7 +203,7 @@ static int backward(void *be, const pt_work *w, int defer)
 {
 	pt_cuda *c = be;
 	struct pt_cuda_rank *r = &c->rk[w->rank];
-	struct pt_cuda_slot *s = w->slot;
+	pt_mlp_slot *s = w->slot;
 	struct pt_cuda_param *p = param_of(c, w);
 	const int n = c->m.n, h = c->m.h, f = 4 * h, dt = c->o.dtype;
 	/* inside an FB the backward half runs on the fb stream */
@@ -703,24 +691,7 @@ int pt_cuda_step(pt_cuda *c, const pt_exec_step_opts *so, pt_exec_result *res)
 
 double pt_cuda_step_flops(const pt_cuda *c)
 {
-	const pt_plan *p = c->plan;
-	double total = 0;
-	for (int r = 0; r < p->ranks; r++) {
-		if (!c->map->local[r])
-			continue;
-		for (size_t i = 0; i < p->rank[r].n; i++) {
-			const pt_op *o = &p->rank[r].ops[i];
-			if (!pt_kind_is_compute(o->kind))
-				continue;
-			int c1 = o->kind == PT_OP_FB ? o->chunk2 : o->chunk;
-			int first = pt_plan_chunk(p, r, c1)->stage == 0;
-			if (o->kind == PT_OP_FB)
-				total += pt_mlp_flops(&c->m, PT_OP_F, 0) + pt_mlp_flops(&c->m, PT_OP_B, first);
-			else
-				total += pt_mlp_flops(&c->m, o->kind, first);
-		}
-	}
-	return total;
+	return pt_mlp_plan_flops(&c->m, c->plan, c->map->local);
 }
 
 int pt_cuda_meta(const pt_cuda *c, pt_rec *rec)

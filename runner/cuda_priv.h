@@ -20,14 +20,6 @@ struct pt_cuda_param {
 	void *w1, *w2, *dw1, *dw2;
 };
 
-/* One (chunk, microbatch)'s activations on the rank's device (cpu.c's
- * layout): x, a and g (4 n x h each), y, dy, dx; xin what the forward read. */
-struct pt_cuda_slot {
-	char *mem;
-	void *x, *a, *g, *y, *dy, *dx;
-	const void *xin;
-};
-
 struct pt_cuda_rank {
 	int rank, dev, n;		/* n: plan steps */
 	cudaStream_t compute, fb, comm; /* fb: an FB's backward half */

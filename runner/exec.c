@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "exec.h"
+#include "libtrace/grow.h"
 
 struct xslot {
 	void *mem;
@@ -58,7 +59,8 @@ struct xrank {
 	uint8_t *nsend;	    /* [chunks * maxmb] SENDs the plan makes from (chunk, mb) */
 	struct xslot *free;
 	struct xslot **all;
-	int nall, call;
+	int nall;
+	size_t call;
 	struct wgroup *wq;
 	int wn, wcap;
 	int pool, grown, w_seen;
@@ -186,14 +188,8 @@ int pt_exec_pool_size(const pt_plan *plan, int rank) { return walk_peak(plan, ra
 static int slot_new(struct xrank *xr, struct xslot **out)
 {
 	struct pt_exec *x = xr->x;
-	if (xr->nall == xr->call) {
-		int c = xr->call ? xr->call * 2 : 8;
-		struct xslot **v = realloc(xr->all, (size_t)c * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		xr->all = v;
-		xr->call = c;
-	}
+	if (pt_grow(&xr->all, &xr->call, (size_t)xr->nall + 1, sizeof *xr->all))
+		return PT_ENOMEM;
 	struct xslot *s = calloc(1, sizeof *s);
 	if (!s)
 		return PT_ENOMEM;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "libtrace/grow.h"
 #include "runner.h"
 
 static const char *const names[PT_SCHED_COUNT] = {
@@ -271,14 +272,8 @@ int pt_inputs_step(pt_inputs *in, const pt_op *ops, size_t i, int32_t need[2])
 	need[0] = need[1] = -1;
 	switch (o->kind) {
 	case PT_OP_RECV:
-		if (in->n == in->cap) {
-			size_t cap = in->cap ? in->cap * 2 : 16;
-			struct pt_open_recv *v = realloc(in->open, cap * sizeof *v);
-			if (!v)
-				return PT_ENOMEM;
-			in->open = v;
-			in->cap = cap;
-		}
+		if (pt_grow(&in->open, &in->cap, in->n + 1, sizeof *in->open))
+			return PT_ENOMEM;
 		in->open[in->n++] = (struct pt_open_recv){recv_key(o->payload, o->chunk, o->mb), (int32_t)i};
 		break;
 	case PT_OP_F:

@@ -17,10 +17,12 @@
 
 #include "config.h"
 #include "cuda_priv.h"
+#include "libtrace/grow.h"
 
 struct pair {
 	pt_msg **q; /* unmatched messages of one side, FIFO */
-	int head, tail, cap;
+	int head, tail;
+	size_t cap;
 	int side; /* PT_OP_SEND or PT_OP_RECV: which side q holds */
 };
 
@@ -100,14 +102,7 @@ static int copy_post(pt_cuda *c, pt_msg *m)
 	} else {
 		if (p->head == p->tail)
 			p->head = p->tail = 0;
-		if (p->tail == p->cap) {
-			int cap = p->cap ? 2 * p->cap : 16;
-			pt_msg **q = realloc(p->q, (size_t)cap * sizeof *q);
-			if (!q)
-				err = PT_ENOMEM;
-			else
-				p->q = q, p->cap = cap;
-		}
+		err = pt_grow(&p->q, &p->cap, (size_t)p->tail + 1, sizeof *p->q);
 		if (!err) {
 			p->side = m->op->kind;
 			p->q[p->tail++] = m;

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "libtrace/grow.h"
 #include "viewer.h"
 
 #define LABEL_W 9 /* "r127" or "  p2p", then a space */
@@ -195,15 +196,9 @@ struct line {
 
 static void put(struct line *ln, const char *s, size_t n)
 {
-	if (ln->n + n + 1 > ln->cap) {
-		size_t cap = (ln->cap + n + 1) * 2;
-		char *b = realloc(ln->buf, cap);
-		if (!b) {
-			ln->err = 1;
-			return;
-		}
-		ln->buf = b;
-		ln->cap = cap;
+	if (pt_grow(&ln->buf, &ln->cap, ln->n + n + 1, 1)) {
+		ln->err = 1;
+		return;
 	}
 	memcpy(ln->buf + ln->n, s, n);
 	ln->n += n;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 
+#include "libtrace/grow.h"
 #include "viewer.h"
 
 /* ------------------------------------------------ the escaping JSON sink */
@@ -106,7 +107,8 @@ static void jkstr(yajl_gen g, const char *k, const char *v)
  * trace's strings table (by id, so each string is hashed once). */
 struct names {
 	char **v;
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 	uint32_t *slot; /* open addressing: index + 1, 0 empty */
 	uint32_t nslot;
 	int32_t *by_sid; /* trace string id -> index + 1 */
@@ -150,14 +152,8 @@ static int64_t names_get(struct names *t, const char *s)
 			return t->slot[h] - 1;
 		h = (h + 1) & (t->nslot - 1);
 	}
-	if (t->n == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 256;
-		char **v = realloc(t->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		t->v = v;
-		t->cap = cap;
-	}
+	if (pt_grow(&t->v, &t->cap, (size_t)t->n + 1, sizeof *t->v))
+		return -1;
 	if (!(t->v[t->n] = strdup(s)))
 		return -1;
 	t->slot[h] = ++t->n;

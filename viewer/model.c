@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libtrace/grow.h"
 #include "viewer.h"
 
 static int lane_kind_of(int kind)
@@ -52,14 +53,8 @@ static pt_lane *lane_get(pt_vrank *r, int kind, uint32_t stream)
 
 static int lane_push(pt_lane *l, const pt_span *s)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		pt_span *v = realloc(l->span, cap * sizeof *v);
-		if (!v)
-			return PT_ENOMEM;
-		l->span = v;
-		l->cap = cap;
-	}
+	if (pt_grow(&l->span, &l->cap, l->n + 1, sizeof *l->span))
+		return PT_ENOMEM;
 	l->span[l->n++] = *s;
 	if (s->end - s->start > l->max_dur)
 		l->max_dur = s->end - s->start;
