@@ -614,6 +614,11 @@ static int place(pt_export *x, int slot, const pt_event *ev, int *lane)
 	}
 	struct lane *l = &s->lanes[i];
 	l->last_start = ev->start_ns;
+	/* Most lanes never hold more than one slice, and a trace of thousands
+	 * of ranks has tens of thousands of lanes: room for one to begin with. */
+	if (!l->cap && !(l->stack = malloc(sizeof *l->stack)))
+		return PT_ENOMEM;
+	l->cap += !l->cap;
 	int err = pt_grow(&l->stack, &l->cap, (size_t)l->depth + 1, sizeof *l->stack);
 	if (err)
 		return err;
