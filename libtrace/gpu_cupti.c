@@ -116,7 +116,8 @@ static pt_event base_event(int kind)
 }
 
 /* An event of GPU activity on (device, stream), or 0 when CUPTI could not
- * time it (start = end = 0: its device buffer ran out), which is counted. */
+ * time it (start = end = 0: its device buffer ran out), which is counted.
+ * device UINT32_MAX: not known (the event's device is -1). */
 static int gpu_event(pt_cupti *c, int kind, uint32_t device, uint32_t stream, uint64_t start, uint64_t end,
 		     uint32_t corr, pt_event *e)
 {
@@ -181,14 +182,17 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 		break;
 	}
 	case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
-		/* no device field: learnt from the context's kernels */
+		/* No device field: learnt from the context's kernels (-1 until one
+		 * is seen). Event and context synchronizes have no stream
+		 * (CUPTI_SYNCHRONIZATION_INVALID_VALUE): they go on a stream of
+		 * their own, not on stream 0, which is the runner's compute stream,
+		 * where they would read as an op's time. */
 		const CUpti_ActivitySynchronization2 *s = record;
 		uint32_t dev = s->contextId < 256 ? c->ctx_device[s->contextId] : 0;
-		uint32_t stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? 0 : s->streamId;
-		if (!gpu_event(c, PT_OP_SYNC, dev ? dev - 1 : 0, stream, s->start, s->end, s->correlationId, &e))
+		uint32_t stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? PT_STREAM_NONE : s->streamId;
+		if (!gpu_event(c, PT_OP_SYNC, dev ? dev - 1 : UINT32_MAX, stream, s->start, s->end, s->correlationId,
+			       &e))
 			return 0;
-		if (!dev)
-			e.device = -1;
 		e.op.payload = (uint8_t)s->type;
 		break;
 	}

@@ -96,6 +96,21 @@ static void test_records_to_rows(void **state)
 	sy.correlationId = 103;
 	assert_int_equal(pt_cupti_record(c, &sy), 0);
 
+	/* a context synchronize (cudaDeviceSynchronize): CUPTI gives it no
+	 * stream, and its context has run no kernel yet, so no device either.
+	 * It must not land on stream 0, the runner's compute stream. */
+	CUpti_ActivitySynchronization2 cs;
+	memset(&cs, 0, sizeof cs);
+	cs.kind = CUPTI_ACTIVITY_KIND_SYNCHRONIZATION;
+	cs.type = CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE;
+	cs.start = 9100;
+	cs.end = 9900;
+	cs.contextId = 9;
+	cs.streamId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+	cs.cudaEventId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+	cs.correlationId = 105;
+	assert_int_equal(pt_cupti_record(c, &cs), 0);
+
 	/* no timestamps: counted, not recorded */
 	CUpti_ActivityKernel10 k0 = k;
 	k0.start = k0.end = 0;
@@ -149,9 +164,18 @@ static void test_records_to_rows(void **state)
 			assert_int_equal(e.op.bytes, 4096);
 			break;
 		case PT_OP_SYNC:
+			if (e.op.payload == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE) {
+				seen |= 32;
+				assert_int_equal(e.stream, PT_STREAM_NONE);
+				assert_int_not_equal(e.stream, PT_STREAM_MAIN);
+				assert_int_equal(e.device, -1);
+				assert_int_equal(e.start_ns, 9100);
+				break;
+			}
 			seen |= 16;
 			assert_int_equal(e.device, 0);
 			assert_int_equal(e.rank, 2);
+			assert_int_equal(e.stream, 27);
 			assert_int_equal(e.op.payload, CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_WAIT_EVENT);
 			break;
 		default:
@@ -159,8 +183,8 @@ static void test_records_to_rows(void **state)
 		}
 	}
 	pt_cursor_close(cur);
-	assert_int_equal(seen, 31);
-	assert_int_equal(pt_trace_count(t, NULL), 5);
+	assert_int_equal(seen, 63);
+	assert_int_equal(pt_trace_count(t, NULL), 6);
 	pt_trace_close(t);
 }
 
