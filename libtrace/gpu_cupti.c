@@ -7,9 +7,10 @@
  * GPU timestamps come from a registered CLOCK_MONOTONIC source, which puts
  * them on the trace clock. Launches are tied to plan ops by external
  * correlation: the runner pushes pt_ext_id(rank, step) around each op, CUPTI
- * stamps the runtime calls made meanwhile, and the recorder later copies that
- * id onto the kernels and copies those calls launched (pt_rec_close joins on
- * the correlation id), whatever order the buffers arrive in.
+ * stamps the runtime and driver calls made meanwhile, and the recorder later
+ * copies that id onto the kernels and copies those calls launched
+ * (pt_rec_close joins on the correlation id), whatever order the buffers
+ * arrive in.
  *
  * It does not start CUDA, choose devices or name streams by itself: the
  * backend maps its streams and threads to ranks. Built only with CUPTI.
@@ -306,13 +307,19 @@ static int cupti_fail(CUptiResult r, const char *what)
 				 : "");
 }
 
+/* DRIVER besides RUNTIME: cuBLAS launches its kernels through the driver
+ * API (cuLaunchKernelEx, as libraries and NCCL may too), so a GEMM kernel's
+ * correlation id names a driver call, and only that call's record carries
+ * the external id that ties the kernel to its op. */
+static const CUpti_ActivityKind kinds[] = {
+	CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+	CUPTI_ACTIVITY_KIND_MEMCPY2,	       CUPTI_ACTIVITY_KIND_MEMSET,
+	CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,  CUPTI_ACTIVITY_KIND_RUNTIME,
+	CUPTI_ACTIVITY_KIND_DRIVER,	       CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+};
+
 int pt_cupti_start(pt_cupti *c)
 {
-	static const CUpti_ActivityKind kinds[] = {
-		CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMCPY2,
-		CUPTI_ACTIVITY_KIND_MEMSET,	       CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
-		CUPTI_ACTIVITY_KIND_RUNTIME,	       CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-	};
 	if (active && active != c)
 		return pt_logerr(PT_EINVAL, "CUPTI: one collector per process");
 	CUptiResult r;
@@ -413,12 +420,6 @@ int pt_cupti_stop(pt_cupti *c)
 	int err = 0;
 	if (c->started) {
 		err = pt_cupti_flush(c, 1);
-		static const CUpti_ActivityKind kinds[] = {
-			CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-			CUPTI_ACTIVITY_KIND_MEMCPY2,	       CUPTI_ACTIVITY_KIND_MEMSET,
-			CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,  CUPTI_ACTIVITY_KIND_RUNTIME,
-			CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-		};
 		for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 			cuptiActivityDisable(kinds[i]);
 		c->started = 0;

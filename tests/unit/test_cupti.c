@@ -203,7 +203,10 @@ static void kernel(pt_cupti *c, uint32_t stream, uint32_t corr, uint64_t start, 
 	assert_int_equal(pt_cupti_record(c, &k), 0);
 }
 
-static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
+/* A launch call: a runtime cudaLaunchKernel, or (driver) the
+ * cuLaunchKernelEx cuBLAS and NCCL make, with the external correlation
+ * record CUPTI writes before it while an op's id is pushed. */
+static void launch_api(pt_cupti *c, int driver, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
 {
 	if (ext) {
 		CUpti_ActivityExternalCorrelation x;
@@ -216,13 +219,18 @@ static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint
 	}
 	CUpti_ActivityAPI api;
 	memset(&api, 0, sizeof api);
-	api.kind = CUPTI_ACTIVITY_KIND_RUNTIME;
-	api.cbid = CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000;
+	api.kind = driver ? CUPTI_ACTIVITY_KIND_DRIVER : CUPTI_ACTIVITY_KIND_RUNTIME;
+	api.cbid = driver ? CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx : CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000;
 	api.start = start;
 	api.end = start + 10;
 	api.threadId = tid;
 	api.correlationId = corr;
 	assert_int_equal(pt_cupti_record(c, &api), 0);
+}
+
+static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
+{
+	launch_api(c, 0, corr, ext, start, tid);
 }
 
 /* What the cuda backend's run leaves in CUPTI's buffers: an FB op whose
@@ -255,6 +263,10 @@ static void test_cuda_run_records(void **state)
 	kernel(c, 13, 10, 1200, 1500, "gemm_fwd");
 	kernel(c, 14, 11, 1210, 1600, "gemm_bwd");
 	kernel(c, 14, 12, 1600, 1700, "gelu_backward");
+	/* cuBLAS launches through the driver API: the GEMM is tied to its op
+	 * by the driver call's record */
+	launch_api(c, 1, 14, fb, 1160, 77);
+	kernel(c, 14, 14, 1700, 1800, "cublas_gemm_bwd");
 	/* a message: NCCL's kernel on the comm stream, no op */
 	launch(c, 13, 0, 1300, 77);
 	kernel(c, 15, 13, 1350, 1900, "ncclDevKernel_SendRecv");
@@ -265,7 +277,7 @@ static void test_cuda_run_records(void **state)
 	pt_trace *t;
 	assert_int_equal(pt_trace_open(path, &t), 0);
 	assert_int_equal(pt_trace_meta_int(t, "cupti.skipped", -1), 2);
-	assert_int_equal(pt_trace_meta_int(t, "cupti.kernels", -1), 4);
+	assert_int_equal(pt_trace_meta_int(t, "cupti.kernels", -1), 5);
 	pt_query q = pt_query_all();
 	q.sources = PT_SRC_KERNELS;
 	pt_cursor *cur;
@@ -278,7 +290,8 @@ static void test_cuda_run_records(void **state)
 		if (!strcmp(name, "gemm_fwd")) {
 			assert_int_equal(e.stream, 13);
 			assert_int_equal(e.ext, fb);
-		} else if (!strcmp(name, "gemm_bwd") || !strcmp(name, "gelu_backward")) {
+		} else if (!strcmp(name, "gemm_bwd") || !strcmp(name, "gelu_backward") ||
+			   !strcmp(name, "cublas_gemm_bwd")) {
 			assert_int_equal(e.stream, 14);
 			assert_int_equal(e.ext, fb);
 		} else if (!strcmp(name, "ncclDevKernel_SendRecv")) {
@@ -290,9 +303,9 @@ static void test_cuda_run_records(void **state)
 		n++;
 	}
 	pt_cursor_close(cur);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	q.sources = PT_SRC_RUNTIME;
-	assert_int_equal(pt_trace_count(t, &q), 4);
+	assert_int_equal(pt_trace_count(t, &q), 5);
 	pt_trace_close(t);
 }
 
