@@ -66,20 +66,32 @@ static uint32_t gettid_u32(void) { return (uint32_t)syscall(SYS_gettid); }
 
 static uint64_t CUPTIAPI mono_clock(void) { return (uint64_t)pt_mono_ns(); }
 
+/* Under the lock: CUPTI's thread delivers buffers whenever it likes, while
+ * the backend may still be mapping streams (which reallocates the array). */
 static int rank_of_stream(pt_cupti *c, int device, uint32_t stream)
 {
+	int rank = device >= 0 ? device : 0; /* one process per GPU, or rank = device */
+	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nstreams; i++)
-		if (c->streams[i].stream == stream && (c->streams[i].device == device || device < 0))
-			return c->streams[i].rank;
-	return device >= 0 ? device : 0; /* one process per GPU, or rank = device */
+		if (c->streams[i].stream == stream && (c->streams[i].device == device || device < 0)) {
+			rank = c->streams[i].rank;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return rank;
 }
 
 static int rank_of_thread(pt_cupti *c, uint32_t tid)
 {
+	int rank = 0;
+	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nthreads; i++)
-		if (c->threads[i].tid == tid)
-			return c->threads[i].rank;
-	return 0;
+		if (c->threads[i].tid == tid) {
+			rank = c->threads[i].rank;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return rank;
 }
 
 static int64_t trace_ns(pt_cupti *c, uint64_t ts) { return (int64_t)ts - c->origin; }
