@@ -7,9 +7,10 @@
  * GPU timestamps come from a registered CLOCK_MONOTONIC source, which puts
  * them on the trace clock. Launches are tied to plan ops by external
  * correlation: the runner pushes pt_ext_id(rank, step) around each op, CUPTI
- * stamps the runtime calls made meanwhile, and the recorder later copies that
- * id onto the kernels and copies those calls launched (pt_rec_close joins on
- * the correlation id), whatever order the buffers arrive in.
+ * stamps the runtime and driver calls made meanwhile, and the recorder later
+ * copies that id onto the kernels and copies those calls launched
+ * (pt_rec_close joins on the correlation id), whatever order the buffers
+ * arrive in.
  *
  * It does not start CUDA, choose devices or name streams by itself: the
  * backend maps its streams and threads to ranks. Built only with CUPTI.
@@ -67,20 +68,32 @@ static uint32_t gettid_u32(void) { return (uint32_t)syscall(SYS_gettid); }
 
 static uint64_t CUPTIAPI mono_clock(void) { return (uint64_t)pt_mono_ns(); }
 
+/* Under the lock: CUPTI's thread delivers buffers whenever it likes, while
+ * the backend may still be mapping streams (which reallocates the array). */
 static int rank_of_stream(pt_cupti *c, int device, uint32_t stream)
 {
+	int rank = device >= 0 ? device : 0; /* one process per GPU, or rank = device */
+	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nstreams; i++)
-		if (c->streams[i].stream == stream && (c->streams[i].device == device || device < 0))
-			return c->streams[i].rank;
-	return device >= 0 ? device : 0; /* one process per GPU, or rank = device */
+		if (c->streams[i].stream == stream && (c->streams[i].device == device || device < 0)) {
+			rank = c->streams[i].rank;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return rank;
 }
 
 static int rank_of_thread(pt_cupti *c, uint32_t tid)
 {
+	int rank = 0;
+	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nthreads; i++)
-		if (c->threads[i].tid == tid)
-			return c->threads[i].rank;
-	return 0;
+		if (c->threads[i].tid == tid) {
+			rank = c->threads[i].rank;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return rank;
 }
 
 static int64_t trace_ns(pt_cupti *c, uint64_t ts) { return (int64_t)ts - c->origin; }
@@ -118,7 +131,8 @@ static pt_event base_event(int kind)
 }
 
 /* An event of GPU activity on (device, stream), or 0 when CUPTI could not
- * time it (start = end = 0: its device buffer ran out), which is counted. */
+ * time it (start = end = 0: its device buffer ran out), which is counted.
+ * device UINT32_MAX: not known (the event's device is -1). */
 static int gpu_event(pt_cupti *c, int kind, uint32_t device, uint32_t stream, uint64_t start, uint64_t end,
 		     uint32_t corr, pt_event *e)
 {
@@ -183,14 +197,17 @@ int pt_cupti_record(pt_cupti *c, const void *record)
 		break;
 	}
 	case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
-		/* no device field: learnt from the context's kernels */
+		/* No device field: learnt from the context's kernels (-1 until one
+		 * is seen). Event and context synchronizes have no stream
+		 * (CUPTI_SYNCHRONIZATION_INVALID_VALUE): they go on a stream of
+		 * their own, not on stream 0, which is the runner's compute stream,
+		 * where they would read as an op's time. */
 		const CUpti_ActivitySynchronization2 *s = record;
 		uint32_t dev = s->contextId < 256 ? c->ctx_device[s->contextId] : 0;
-		uint32_t stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? 0 : s->streamId;
-		if (!gpu_event(c, PT_OP_SYNC, dev ? dev - 1 : 0, stream, s->start, s->end, s->correlationId, &e))
+		uint32_t stream = s->streamId == CUPTI_SYNCHRONIZATION_INVALID_VALUE ? PT_STREAM_NONE : s->streamId;
+		if (!gpu_event(c, PT_OP_SYNC, dev ? dev - 1 : UINT32_MAX, stream, s->start, s->end, s->correlationId,
+			       &e))
 			return 0;
-		if (!dev)
-			e.device = -1;
 		e.op.payload = (uint8_t)s->type;
 		break;
 	}
@@ -304,13 +321,19 @@ static int cupti_fail(CUptiResult r, const char *what)
 				 : "");
 }
 
+/* DRIVER besides RUNTIME: cuBLAS launches its kernels through the driver
+ * API (cuLaunchKernelEx, as libraries and NCCL may too), so a GEMM kernel's
+ * correlation id names a driver call, and only that call's record carries
+ * the external id that ties the kernel to its op. */
+static const CUpti_ActivityKind kinds[] = {
+	CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+	CUPTI_ACTIVITY_KIND_MEMCPY2,	       CUPTI_ACTIVITY_KIND_MEMSET,
+	CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,  CUPTI_ACTIVITY_KIND_RUNTIME,
+	CUPTI_ACTIVITY_KIND_DRIVER,	       CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+};
+
 int pt_cupti_start(pt_cupti *c)
 {
-	static const CUpti_ActivityKind kinds[] = {
-		CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMCPY2,
-		CUPTI_ACTIVITY_KIND_MEMSET,	       CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
-		CUPTI_ACTIVITY_KIND_RUNTIME,	       CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-	};
 	if (active && active != c)
 		return pt_logerr(PT_EINVAL, "CUPTI: one collector per process");
 	CUptiResult r;
@@ -401,12 +424,6 @@ int pt_cupti_stop(pt_cupti *c)
 	int err = 0;
 	if (c->started) {
 		err = pt_cupti_flush(c, 1);
-		static const CUpti_ActivityKind kinds[] = {
-			CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-			CUPTI_ACTIVITY_KIND_MEMCPY2,	       CUPTI_ACTIVITY_KIND_MEMSET,
-			CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,  CUPTI_ACTIVITY_KIND_RUNTIME,
-			CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-		};
 		for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 			cuptiActivityDisable(kinds[i]);
 		c->started = 0;

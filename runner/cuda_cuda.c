@@ -636,9 +636,11 @@ int pt_cuda_trace(pt_cuda *c, pt_rec *rec, pt_cupti *cupti)
 		for (int k = 0; k < c->plan->ranks && !err; k++)
 			if (c->map->local[k] && !(err = set_dev(c, k)))
 				err = CU(cudaDeviceSynchronize());
+		/* the cut first, then the flush: cuptiActivityFlushAll delivers
+		 * the buffers before it returns, and their records must meet it */
+		pt_cupti_skip_before(cupti, mono_ns());
 		if (!err)
 			err = pt_cupti_flush(cupti, 1);
-		pt_cupti_skip_before(cupti, mono_ns());
 	}
 	return err;
 }

@@ -342,6 +342,11 @@ static void test_kernels_inside_ops(void **state)
 					fail_msg("rank %d: a transfer on stream %u, not the comm stream", e.rank,
 						 e.stream);
 				comm++;
+			} else if (e.op.kind == PT_OP_KERNEL) {
+				/* every compute kernel of the step runs inside an op: a
+				 * GEMM without ext means its launch (cuBLAS goes through
+				 * the driver API) left no tagged record */
+				fail_msg("rank %d: kernel %s tied to no op", e.rank, pt_trace_string(t, e.name));
 			}
 			continue;
 		}

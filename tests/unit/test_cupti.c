@@ -96,6 +96,21 @@ static void test_records_to_rows(void **state)
 	sy.correlationId = 103;
 	assert_int_equal(pt_cupti_record(c, &sy), 0);
 
+	/* a context synchronize (cudaDeviceSynchronize): CUPTI gives it no
+	 * stream, and its context has run no kernel yet, so no device either.
+	 * It must not land on stream 0, the runner's compute stream. */
+	CUpti_ActivitySynchronization2 cs;
+	memset(&cs, 0, sizeof cs);
+	cs.kind = CUPTI_ACTIVITY_KIND_SYNCHRONIZATION;
+	cs.type = CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE;
+	cs.start = 9100;
+	cs.end = 9900;
+	cs.contextId = 9;
+	cs.streamId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+	cs.cudaEventId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+	cs.correlationId = 105;
+	assert_int_equal(pt_cupti_record(c, &cs), 0);
+
 	/* no timestamps: counted, not recorded */
 	CUpti_ActivityKernel10 k0 = k;
 	k0.start = k0.end = 0;
@@ -149,9 +164,18 @@ static void test_records_to_rows(void **state)
 			assert_int_equal(e.op.bytes, 4096);
 			break;
 		case PT_OP_SYNC:
+			if (e.op.payload == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE) {
+				seen |= 32;
+				assert_int_equal(e.stream, PT_STREAM_NONE);
+				assert_int_not_equal(e.stream, PT_STREAM_MAIN);
+				assert_int_equal(e.device, -1);
+				assert_int_equal(e.start_ns, 9100);
+				break;
+			}
 			seen |= 16;
 			assert_int_equal(e.device, 0);
 			assert_int_equal(e.rank, 2);
+			assert_int_equal(e.stream, 27);
 			assert_int_equal(e.op.payload, CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_WAIT_EVENT);
 			break;
 		default:
@@ -159,8 +183,8 @@ static void test_records_to_rows(void **state)
 		}
 	}
 	pt_cursor_close(cur);
-	assert_int_equal(seen, 31);
-	assert_int_equal(pt_trace_count(t, NULL), 5);
+	assert_int_equal(seen, 63);
+	assert_int_equal(pt_trace_count(t, NULL), 6);
 	pt_trace_close(t);
 }
 
@@ -179,7 +203,10 @@ static void kernel(pt_cupti *c, uint32_t stream, uint32_t corr, uint64_t start, 
 	assert_int_equal(pt_cupti_record(c, &k), 0);
 }
 
-static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
+/* A launch call: a runtime cudaLaunchKernel, or (driver) the
+ * cuLaunchKernelEx cuBLAS and NCCL make, with the external correlation
+ * record CUPTI writes before it while an op's id is pushed. */
+static void launch_api(pt_cupti *c, int driver, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
 {
 	if (ext) {
 		CUpti_ActivityExternalCorrelation x;
@@ -192,13 +219,18 @@ static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint
 	}
 	CUpti_ActivityAPI api;
 	memset(&api, 0, sizeof api);
-	api.kind = CUPTI_ACTIVITY_KIND_RUNTIME;
-	api.cbid = CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000;
+	api.kind = driver ? CUPTI_ACTIVITY_KIND_DRIVER : CUPTI_ACTIVITY_KIND_RUNTIME;
+	api.cbid = driver ? CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx : CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000;
 	api.start = start;
 	api.end = start + 10;
 	api.threadId = tid;
 	api.correlationId = corr;
 	assert_int_equal(pt_cupti_record(c, &api), 0);
+}
+
+static void launch(pt_cupti *c, uint32_t corr, int64_t ext, uint64_t start, uint32_t tid)
+{
+	launch_api(c, 0, corr, ext, start, tid);
 }
 
 /* What the cuda backend's run leaves in CUPTI's buffers: an FB op whose
@@ -231,6 +263,10 @@ static void test_cuda_run_records(void **state)
 	kernel(c, 13, 10, 1200, 1500, "gemm_fwd");
 	kernel(c, 14, 11, 1210, 1600, "gemm_bwd");
 	kernel(c, 14, 12, 1600, 1700, "gelu_backward");
+	/* cuBLAS launches through the driver API: the GEMM is tied to its op
+	 * by the driver call's record */
+	launch_api(c, 1, 14, fb, 1160, 77);
+	kernel(c, 14, 14, 1700, 1800, "cublas_gemm_bwd");
 	/* a message: NCCL's kernel on the comm stream, no op */
 	launch(c, 13, 0, 1300, 77);
 	kernel(c, 15, 13, 1350, 1900, "ncclDevKernel_SendRecv");
@@ -241,7 +277,7 @@ static void test_cuda_run_records(void **state)
 	pt_trace *t;
 	assert_int_equal(pt_trace_open(path, &t), 0);
 	assert_int_equal(pt_trace_meta_int(t, "cupti.skipped", -1), 2);
-	assert_int_equal(pt_trace_meta_int(t, "cupti.kernels", -1), 4);
+	assert_int_equal(pt_trace_meta_int(t, "cupti.kernels", -1), 5);
 	pt_query q = pt_query_all();
 	q.sources = PT_SRC_KERNELS;
 	pt_cursor *cur;
@@ -254,7 +290,8 @@ static void test_cuda_run_records(void **state)
 		if (!strcmp(name, "gemm_fwd")) {
 			assert_int_equal(e.stream, 13);
 			assert_int_equal(e.ext, fb);
-		} else if (!strcmp(name, "gemm_bwd") || !strcmp(name, "gelu_backward")) {
+		} else if (!strcmp(name, "gemm_bwd") || !strcmp(name, "gelu_backward") ||
+			   !strcmp(name, "cublas_gemm_bwd")) {
 			assert_int_equal(e.stream, 14);
 			assert_int_equal(e.ext, fb);
 		} else if (!strcmp(name, "ncclDevKernel_SendRecv")) {
@@ -266,9 +303,9 @@ static void test_cuda_run_records(void **state)
 		n++;
 	}
 	pt_cursor_close(cur);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	q.sources = PT_SRC_RUNTIME;
-	assert_int_equal(pt_trace_count(t, &q), 4);
+	assert_int_equal(pt_trace_count(t, &q), 5);
 	pt_trace_close(t);
 }
 

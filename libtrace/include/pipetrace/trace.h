@@ -110,6 +110,9 @@ enum pt_stream_role { PT_STREAM_COMPUTE = 0, PT_STREAM_COMM = 1 };
 /* The two streams every rank of a runner-made trace has. */
 #define PT_STREAM_MAIN 0 /* compute */
 #define PT_STREAM_P2P 1	 /* point-to-point communication */
+/* GPU activity tied to no stream: a context or event synchronisation (CUPTI
+ * gives it no stream id). Never a CUDA stream id, nor a runner stream. */
+#define PT_STREAM_NONE UINT32_MAX
 
 /* Pipeline compute ops (F, B, I, W, FB) and pipeline messages (SEND, RECV). */
 static inline int pt_kind_is_compute(int kind) { return kind >= PT_OP_F && kind <= PT_OP_FB; }
