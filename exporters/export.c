@@ -370,7 +370,10 @@ static int slot_of(pt_export *x, const pt_event *ev, int *out)
 	if (s->order < 0)
 		s->order = n + x->ranks[ri].nunknown++;
 	if (!name || !*name) {
-		snprintf(buf, sizeof buf, cpu ? "thread %u" : "stream %u", ev->stream);
+		if (!cpu && ev->stream == PT_STREAM_NONE)
+			snprintf(buf, sizeof buf, "device-wide"); /* context and event syncs */
+		else
+			snprintf(buf, sizeof buf, cpu ? "thread %u" : "stream %u", ev->stream);
 		name = buf;
 	}
 	s->name = strdup(name);

@@ -77,7 +77,12 @@ static void lane_label(pt_trace *t, int rank, pt_lane *l)
 	case PT_LANE_COMMS: snprintf(l->label, sizeof l->label, "p2p"); break;
 	case PT_LANE_CPU: snprintf(l->label, sizeof l->label, "thread %u", l->stream); break;
 	case PT_LANE_RANGES: snprintf(l->label, sizeof l->label, "ranges %u", l->stream); break;
-	default: snprintf(l->label, sizeof l->label, "stream %u", l->stream); break;
+	default:
+		if (l->stream == PT_STREAM_NONE) /* context and event syncs */
+			snprintf(l->label, sizeof l->label, "device-wide");
+		else
+			snprintf(l->label, sizeof l->label, "stream %u", l->stream);
+		break;
 	}
 }
 

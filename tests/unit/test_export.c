@@ -92,6 +92,7 @@ static void write_gpu_trace(const char *path)
 	activity(rec, b, PT_OP_MEMCPY, 7, 300, 350, "Memcpy HtoD", 2, ext);
 	activity(rec, b, PT_OP_MEMSET, 7, 350, 360, NULL, 3, ext);
 	activity(rec, b, PT_OP_SYNC, 7, 360, 400, "sync", 4, ext);
+	activity(rec, b, PT_OP_SYNC, PT_STREAM_NONE, 410, 420, "sync", 0, 0); /* a context synchronize */
 	assert_int_equal(pt_rec_close(rec), 0);
 }
 
@@ -148,14 +149,19 @@ static void test_formats_pass_the_checker(void **state)
 	static const char *const f[][2] = {
 	    {"perfetto", "gpu.pftrace"}, {"chrome-json", "gpu.json"}, {"csv", "gpu.csv"}};
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(export_to(f[i][0], f[i][1], NULL, out, sizeof out), 20);
+		assert_int_equal(export_to(f[i][0], f[i][1], NULL, out, sizeof out), 21);
 		assert_int_equal(check(out, "", summary, sizeof summary), 0);
-		assert_non_null(strstr(summary, "ok: 20 slices"));
+		assert_non_null(strstr(summary, "ok: 21 slices"));
 		if (i < 2) /* 3 messages, and the launches of the kernel, the copy and the memset */
 			assert_non_null(strstr(summary, ", 6 flows"));
 	}
+	/* a synchronize with no stream has a track of its own, not the ops' */
+	assert_int_equal(export_to("csv", "gpu.csv", NULL, out, sizeof out), 21);
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "grep -q '^0,4294967295,device-wide,SYNC,sync,410,420,' %s", out);
+	assert_int_equal(system(cmd), 0);
 	/* the activation counter: +1 at each F's start, -1 at each B's end */
-	assert_int_equal(export_to("perfetto", "gpu.pftrace", NULL, out, sizeof out), 20);
+	assert_int_equal(export_to("perfetto", "gpu.pftrace", NULL, out, sizeof out), 21);
 	assert_int_equal(check(out, "", summary, sizeof summary), 0);
 	assert_non_null(strstr(summary, "peak activations {\"0\": 1, \"1\": 1}"));
 }
