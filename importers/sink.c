@@ -443,8 +443,10 @@ int imp_stream_is_comm(const imp *im, const struct imp_stream *s)
 static int describe(imp *im)
 {
 	int err = 0;
-	qsort(im->devnames, im->ndevnames, sizeof *im->devnames, name_cmp);
-	qsort(im->thnames, im->nthnames, sizeof *im->thnames, name_cmp);
+	if (im->ndevnames) /* empty arrays may be NULL, which qsort must not see */
+		qsort(im->devnames, im->ndevnames, sizeof *im->devnames, name_cmp);
+	if (im->nthnames)
+		qsort(im->thnames, im->nthnames, sizeof *im->thnames, name_cmp);
 	for (int r = 0; r < im->capranks && !err; r++) {
 		struct imp_rank *rk = &im->ranks[r];
 		if (!rk->used)
