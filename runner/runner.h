@@ -271,7 +271,11 @@ unsigned pt_plan_kinds(const pt_plan *plan);
 /*
  * Rebuild the plan a trace recorded (meta, chunks and plan tables), and
  * validate it. PT_ENOTSUP (logged) when the trace holds no plan or does not
- * describe its layout; PT_EPLAN when the stored plan is invalid.
+ * describe its layout; PT_ECORRUPT (logged) when the layout cannot hold (a
+ * chunk at no stage of the plan, stages that do not add up to the chunks) or
+ * an op names a microbatch past the run's count; PT_EPLAN when the stored
+ * plan is invalid (any kind but F, B, I, W, FB, SEND, RECV; a chunk, a
+ * microbatch or a peer out of range; …). Every failure names the file.
  */
 int pt_plan_from_trace(pt_trace *t, pt_plan **out);
 
