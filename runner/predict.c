@@ -13,14 +13,23 @@
 #include "runner.h"
 
 /* Microbatches per pipeline: one more than the largest a compute op names
- * (validation then checks that each one is complete). */
-static void note_mb(pt_plan *p, int rank, int chunk, int mb)
+ * (validation then checks that each one is complete and rejects what is out
+ * of range). An mb at or past limit is refused here, naming op k of rank:
+ * the validator sizes its tables by these counts. */
+static int note_mb(pt_plan *p, const char *path, int rank, size_t k, const pt_op *o, int chunk, int mb, int limit)
 {
+	if (mb >= limit) {
+		char n[64];
+		pt_op_name(o, PT_NAME_SPEC, n, sizeof n);
+		return pt_logerr(PT_ECORRUPT, "%s: rank %d, step %zu (%s): microbatch %d, but the run has %d", path,
+				 rank, k, n, mb, limit);
+	}
 	if (chunk < 0 || chunk >= p->chunks)
-		return;
+		return 0;
 	int pipe = pt_plan_chunk(p, rank, chunk)->pipe;
 	if (pipe >= 0 && pipe < 2 && mb >= p->mbs[pipe])
 		p->mbs[pipe] = mb + 1;
+	return 0;
 }
 
 int pt_plan_from_trace(pt_trace *t, pt_plan **out)
@@ -28,12 +37,18 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 	*out = NULL;
 	const char *path = pt_trace_path(t);
 	int P = pt_trace_nranks(t);
-	int chunks = (int)pt_trace_meta_int(t, "chunks", 1);
-	int npipes = (int)pt_trace_meta_int(t, "pipes", 1);
-	int nstages = (int)pt_trace_meta_int(t, "stages", 0);
-	if (P < 1 || chunks < 1 || chunks > 64 || npipes < 1 || npipes > 2 || nstages < 1)
+	int64_t chunks64 = pt_trace_meta_int(t, "chunks", 1);
+	int64_t npipes64 = pt_trace_meta_int(t, "pipes", 1);
+	int64_t nstages64 = pt_trace_meta_int(t, "stages", 0);
+	if (P < 1 || chunks64 < 1 || chunks64 > 64 || npipes64 < 1 || npipes64 > 2 || nstages64 < 1)
 		return pt_logerr(PT_ENOTSUP, "%s: the trace does not describe its plan's layout (ranks, chunks, stages)",
 				 path);
+	/* each stage on exactly one chunk (validation checks which one): sizes
+	 * that disagree would only size the plan's tables wrong */
+	if (npipes64 * nstages64 != (int64_t)P * chunks64)
+		return pt_logerr(PT_ECORRUPT, "%s: %lld pipeline(s) of %lld stages cannot sit on %d ranks of %lld chunks",
+				 path, (long long)npipes64, (long long)nstages64, P, (long long)chunks64);
+	int chunks = (int)chunks64, npipes = (int)npipes64, nstages = (int)nstages64;
 	const char *sname = pt_trace_meta(t, "schedule");
 	int sched = sname ? pt_sched_parse(sname) : -1;
 	pt_plan *p;
@@ -42,8 +57,11 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 		return err;
 	if (sname)
 		snprintf(p->name, sizeof p->name, "%s", sname);
-	p->microbatches = (int)pt_trace_meta_int(t, "microbatches", 0);
+	int64_t mbs64 = pt_trace_meta_int(t, "microbatches", 0);
+	p->microbatches = mbs64 > 0 && mbs64 < INT32_MAX ? (int)mbs64 : 0;
 	p->group = (int)pt_trace_meta_int(t, "group", 0);
+	/* no microbatch past the run's count (total, over both pipelines) */
+	int mblimit = p->microbatches > 0 ? p->microbatches : INT32_MAX;
 	pt_chunk_info ci[64];
 	size_t nops = 0;
 	for (int i = 0; i < P && !err; i++) {
@@ -78,17 +96,22 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 		for (size_t k = 0; k < n_ops && !err; k++) {
 			const pt_op *o = &ops[k];
 			if (pt_kind_is_compute(o->kind)) {
-				note_mb(p, i, o->chunk, o->mb);
-				if (o->kind == PT_OP_FB)
-					note_mb(p, i, o->chunk2, o->mb2);
+				err = note_mb(p, path, i, k, o, o->chunk, o->mb, mblimit);
+				if (!err && o->kind == PT_OP_FB)
+					err = note_mb(p, path, i, k, o, o->chunk2, o->mb2, mblimit);
 			}
-			err = pt_plan_push(p, i, o);
+			if (!err)
+				err = pt_plan_push(p, i, o);
 		}
 		free(ops);
 		nops += n_ops;
 	}
 	if (!err && !nops)
 		err = pt_logerr(PT_ENOTSUP, "%s: the trace holds no plan to re-simulate", path);
+	/* without the run's count, a sound plan still has an F per microbatch */
+	if (!err && (size_t)p->mbs[0] + (size_t)p->mbs[1] > nops)
+		err = pt_logerr(PT_ECORRUPT, "%s: the plan names microbatches up to %d but holds only %zu ops", path,
+				(p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1]) - 1, nops);
 	if (!err && (err = pt_plan_validate(p)))
 		pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", path);
 	if (err) {

@@ -93,8 +93,12 @@ int pt_plan_write_csv(const pt_plan *plan, FILE *out);
  * Check a plan: each (pipeline, stage, microbatch) has exactly one F and one
  * B (or one I and one W); every op's inputs are produced or received earlier;
  * each neighbour pair's sends and receives match one-to-one in posting order;
- * a rendezvous simulation finishes. Logs the first problem, naming the rank,
- * the step and the op, and returns PT_EPLAN; 0 when the plan is sound.
+ * a rendezvous simulation finishes. First, every chunk must sit at a
+ * (pipeline, stage) of the plan, each held by one chunk, and every op must be
+ * a plan kind (F, B, I, W, FB, SEND, RECV) naming an existing chunk,
+ * microbatch and peer: a plan read from a file is checked before anything
+ * indexes by it. Logs the first problem, naming the rank, the step and the
+ * op (or the chunk), and returns PT_EPLAN; 0 when the plan is sound.
  */
 int pt_plan_validate(const pt_plan *plan);
 
@@ -267,7 +271,11 @@ unsigned pt_plan_kinds(const pt_plan *plan);
 /*
  * Rebuild the plan a trace recorded (meta, chunks and plan tables), and
  * validate it. PT_ENOTSUP (logged) when the trace holds no plan or does not
- * describe its layout; PT_EPLAN when the stored plan is invalid.
+ * describe its layout; PT_ECORRUPT (logged) when the layout cannot hold (a
+ * chunk at no stage of the plan, stages that do not add up to the chunks) or
+ * an op names a microbatch past the run's count; PT_EPLAN when the stored
+ * plan is invalid (any kind but F, B, I, W, FB, SEND, RECV; a chunk, a
+ * microbatch or a peer out of range; …). Every failure names the file.
  */
 int pt_plan_from_trace(pt_trace *t, pt_plan **out);
 

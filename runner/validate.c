@@ -5,7 +5,10 @@
  * previous stage's forward (here or received), the next stage's gradient,
  * the I a W belongs to, the op whose output a SEND carries; (3) between every
  * two ranks the k-th send matches the k-th receive; (4) a rendezvous
- * simulation (sim.c, flush mode) finishes. It reports the first problem only:
+ * simulation (sim.c, flush mode) finishes. Before them, the layout they
+ * index by is checked (every chunk placed, every stage held once), and each
+ * op's kind, chunk, microbatch and peer before it is counted: a plan read
+ * back from a trace is data from a file. It reports the first problem only:
  * one clear message beats fifty consequences.
  */
 #include <stdlib.h>
@@ -46,6 +49,54 @@ static inline int check_range(const pt_plan *p, int r, size_t i, const pt_op *o,
 	return 0;
 }
 
+/* (0) the layout the other checks index by: one or two pipelines with their
+ * microbatch counts, every chunk of every rank at a (pipeline, stage) of the
+ * plan, and each of those held by exactly one chunk (holder[] agreeing). A
+ * plan read from a file can say anything here; the counts below would index
+ * by it. */
+static int check_layout(const pt_plan *p)
+{
+	if (p->ranks < 1 || p->chunks < 1 || p->npipes < 1 || p->npipes > 2 || p->nstages < 1)
+		return pt_logerr(PT_EPLAN, "invalid plan: %d ranks of %d chunks, %d pipelines of %d stages", p->ranks,
+				 p->chunks, p->npipes, p->nstages);
+	for (int k = 0; k < 2; k++)
+		if (p->mbs[k] < 0 || (k >= p->npipes && p->mbs[k]))
+			return pt_logerr(PT_EPLAN, "invalid plan: pipeline %d has %d microbatches", k, p->mbs[k]);
+	int held = p->ranks * p->chunks;
+	for (int r = 0; r < p->ranks; r++) {
+		for (int c = 0; c < p->chunks; c++) {
+			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
+			if (ci->pipe < 0 || ci->pipe >= p->npipes || ci->stage < 0 || ci->stage >= p->nstages) {
+				if (ci->pipe < 0 && ci->stage < 0)
+					return pt_logerr(PT_EPLAN, "invalid plan: rank %d, chunk %d is not placed on any stage",
+							 r, c);
+				return pt_logerr(PT_EPLAN,
+						 "invalid plan: rank %d, chunk %d sits at pipeline %d, stage %d; the plan "
+						 "has %d pipeline(s) of %d stages",
+						 r, c, ci->pipe, ci->stage, p->npipes, p->nstages);
+			}
+			int h = p->holder[ci->pipe * p->nstages + ci->stage];
+			if (h != r * p->chunks + c) {
+				if (h < 0 || h >= held)
+					return pt_logerr(PT_EPLAN,
+							 "invalid plan: rank %d, chunk %d sits at pipeline %d, stage %d, "
+							 "which the plan says nobody holds",
+							 r, c, ci->pipe, ci->stage);
+				return pt_logerr(PT_EPLAN,
+						 "invalid plan: rank %d, chunk %d and rank %d, chunk %d both sit at pipeline "
+						 "%d, stage %d",
+						 r, c, h / p->chunks, h % p->chunks, ci->pipe, ci->stage);
+			}
+		}
+	}
+	/* every chunk holds its own stage, so a stage no chunk holds remains */
+	for (int i = 0; i < p->npipes * p->nstages; i++)
+		if (p->holder[i] < 0 || p->holder[i] >= held)
+			return pt_logerr(PT_EPLAN, "invalid plan: no chunk holds pipeline %d, stage %d", i / p->nstages,
+					 i % p->nstages);
+	return 0;
+}
+
 /* (1) ranges, then exactly-once counts per (pipeline, stage, microbatch) */
 static int check_counts(const pt_plan *p)
 {
@@ -71,8 +122,16 @@ static int check_counts(const pt_plan *p)
 		}
 		for (size_t i = 0; i < rp->n && !err; i++) {
 			const pt_op *o = &rp->ops[i];
-			if (o->kind < PT_OP_F || o->kind >= PT_OP_KIND_MAX) {
-				err = bad(r, i, o, "unknown op kind");
+			/* cnt has room for F, B, I and W only */
+			if (!pt_kind_is_compute(o->kind) && !pt_kind_is_comm(o->kind)) {
+				if (pt_kind_is_activity(o->kind))
+					snprintf(msg, sizeof msg,
+						 "a %s is activity below the ops, not a plan op (F, B, I, W, FB, "
+						 "SEND, RECV)",
+						 pt_kind_name(o->kind));
+				else
+					snprintf(msg, sizeof msg, "unknown op kind %d", o->kind);
+				err = bad(r, i, o, msg);
 				break;
 			}
 			if ((err = check_range(p, r, i, o, o->chunk, o->mb, mbs)))
@@ -81,6 +140,10 @@ static int check_counts(const pt_plan *p)
 				if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
 					snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan",
 						 o->peer);
+					err = bad(r, i, o, msg);
+				} else if (o->payload != PT_ACT && o->payload != PT_GRAD) {
+					snprintf(msg, sizeof msg, "payload %d is neither an activation nor a gradient",
+						 o->payload);
 					err = bad(r, i, o, msg);
 				}
 			} else if (o->kind != PT_OP_FB) {
@@ -373,7 +436,9 @@ static int check_pairs(const pt_plan *p)
 
 int pt_plan_validate(const pt_plan *p)
 {
-	int err = check_counts(p);
+	int err = check_layout(p);
+	if (!err)
+		err = check_counts(p);
 	if (!err)
 		err = check_inputs(p);
 	if (!err)

@@ -404,6 +404,106 @@ static void test_validator_rejects_broken_plans(void **state)
 	pt_plan_destroy(d);
 }
 
+/* The step of rank r's forward of (chunk, mb): an F, or an FB whose forward
+ * half it is. */
+static size_t find_forward(const pt_plan *p, int r, int chunk, int mb)
+{
+	for (size_t i = 0; i < p->rank[r].n; i++) {
+		const pt_op *o = &p->rank[r].ops[i];
+		if ((o->kind == PT_OP_F || o->kind == PT_OP_FB) && o->chunk == chunk && o->mb == mb)
+			return i;
+	}
+	fail_msg("no forward of chunk %d, microbatch %d on rank %d", chunk, mb, r);
+	return 0;
+}
+
+/* Plans as a corrupt or foreign trace gives them back (pt_plan_from_trace):
+ * kinds no plan has, chunks at no stage. Each is refused by name, before
+ * anything indexes by it (the counts once wrote past their table). */
+static void test_validator_rejects_foreign_plans(void **state)
+{
+	(void)state;
+	char want[160];
+	/* an activity kind in place of an op whose (pipeline, stage,
+	 * microbatch) is the last of the counts: DualPipe P=4 puts rank 0's
+	 * chunk 1 at pipeline 1, stage 3, and microbatch 3 is its last */
+	for (int k = PT_OP_KERNEL; k < PT_OP_KIND_MAX; k++) {
+		pt_plan *p = make(PT_SCHED_DUALPIPE, 4, 8);
+		size_t i = find_forward(p, 0, 1, 3);
+		p->rank[0].ops[i].kind = (uint8_t)k;
+		tu_log_reset();
+		assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+		snprintf(want, sizeof want, "invalid plan: rank 0, step %zu (%s): a %s is activity below the ops", i,
+			 pt_kind_name(k), pt_kind_name(k));
+		assert_logged(want);
+		pt_plan_destroy(p);
+	}
+	/* a kind nobody knows, and none at all */
+	int odd[] = {PT_OP_NONE, PT_OP_KIND_MAX, 200};
+	for (size_t j = 0; j < sizeof odd / sizeof odd[0]; j++) {
+		pt_plan *p = make(PT_SCHED_1F1B, 4, 8);
+		p->rank[3].ops[2].kind = (uint8_t)odd[j];
+		tu_log_reset();
+		assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+		snprintf(want, sizeof want, "invalid plan: rank 3, step 2 (?): unknown op kind %d", odd[j]);
+		assert_logged(want);
+		pt_plan_destroy(p);
+	}
+
+	/* a chunk at no stage (pt_plan_alloc's -1, -1): its pipeline's
+	 * microbatch count and first cell were read at index -1 */
+	pt_plan *p = make(PT_SCHED_1F1B, 2, 2);
+	p->chunk[1] = (pt_chunk_info){1, 0, -1, -1};
+	p->holder[1] = -1;
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_logged("invalid plan: rank 1, chunk 0 is not placed on any stage");
+	pt_plan_destroy(p);
+
+	/* a chunk past the plan's pipelines: its cells lay past the counts */
+	p = make(PT_SCHED_1F1B, 2, 2);
+	p->chunk[1].pipe = 1;
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_logged("invalid plan: rank 1, chunk 0 sits at pipeline 1, stage 1; the plan has 1 pipeline(s) of 2 "
+		      "stages");
+	pt_plan_destroy(p);
+
+	/* two chunks at one stage, none at the other */
+	p = make(PT_SCHED_1F1B, 2, 2);
+	pt_plan_place(p, 1, 0, 0, 0);
+	p->holder[1] = -1;
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_logged("invalid plan: rank 0, chunk 0 and rank 1, chunk 0 both sit at pipeline 0, stage 0");
+	pt_plan_destroy(p);
+
+	/* a stage nobody holds while every chunk sits somewhere else */
+	p = make(PT_SCHED_1F1B, 2, 2);
+	p->nstages = 3;
+	int *h = realloc(p->holder, 3 * sizeof *h);
+	assert_non_null(h);
+	p->holder = h;
+	h[2] = -1;
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_logged("invalid plan: no chunk holds pipeline 0, stage 2");
+	pt_plan_destroy(p);
+
+	/* a message carrying neither an activation nor a gradient */
+	p = make(PT_SCHED_1F1B, 2, 2);
+	size_t s = 0;
+	while (p->rank[0].ops[s].kind != PT_OP_SEND)
+		s++;
+	p->rank[0].ops[s].payload = 7;
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	snprintf(want, sizeof want, "invalid plan: rank 0, step %zu (", s);
+	assert_logged(want);
+	assert_logged("): payload 7 is neither an activation nor a gradient");
+	pt_plan_destroy(p);
+}
+
 /* spec §1.2: DualPipe's batches never deadlock, even under strict rendezvous */
 static void test_dualpipe_strict_rendezvous(void **state)
 {
@@ -466,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_csv_reader_errors),
 		cmocka_unit_test(test_schedule_rules),
 		cmocka_unit_test(test_validator_rejects_broken_plans),
+		cmocka_unit_test(test_validator_rejects_foreign_plans),
 		cmocka_unit_test(test_dualpipe_strict_rendezvous),
 		cmocka_unit_test(test_all_schedules_validate),
 	};
