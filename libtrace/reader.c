@@ -387,8 +387,25 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	sqlite3_bind_int(st, 1, rank);
 	size_t cap = 0;
 	int err = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = pt_grow(ops, &cap, *n + 1, sizeof **ops)))
+	/* the columns that a pt_op holds in fewer bits than SQLite: a value
+	 * that does not fit is corruption, not something to wrap silently */
+	static const struct {
+		int col;
+		int64_t lo, hi;
+		const char *name;
+	} narrow[] = {{0, 0, UINT8_MAX, "kind"},	{1, INT16_MIN, INT16_MAX, "chunk"},
+		      {3, INT16_MIN, INT16_MAX, "chunk2"}, {5, 0, UINT8_MAX, "payload"},
+		      {10, 0, UINT8_MAX, "phase"},	{11, 0, UINT8_MAX, "tag"}};
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++) {
+			int64_t v = sqlite3_column_int64(st, narrow[i].col);
+			if (v < narrow[i].lo || v > narrow[i].hi) {
+				err = pt_logerr(PT_ECORRUPT, "%s: the plan of rank %d, step %zu: %s %lld is out of range",
+						t->path, rank, *n, narrow[i].name, (long long)v);
+				break;
+			}
+		}
+		if (err || (err = pt_grow(ops, &cap, *n + 1, sizeof **ops)))
 			break;
 		pt_op *o = &(*ops)[(*n)++];
 		*o = pt_op_make(sqlite3_column_int(st, 0), col_int(st, 1, -1), col_int(st, 2, -1));

@@ -78,3 +78,13 @@ corrupt peer "UPDATE plan SET peer = 99 WHERE rank = 0 AND step = (SELECT min(st
 refused peer "invalid plan: rank 0, step [0-9]+ \(sA.*>99\): peer rank 99 is not another rank" "a peer past the ranks"
 corrupt payload "UPDATE plan SET payload = 5 WHERE rank = 1 AND kind IN (6, 7)"
 refused payload "payload 5 is neither an activation nor a gradient" "a message carrying neither"
+
+# values wider than the plan's fields hold: a corrupt trace, refused by the
+# reader itself (kind 257 would read back as F, chunk 65536 as 0)
+corrupt widekind "UPDATE plan SET kind = 257 WHERE rank = 1 AND step = 4"
+expect_err 2 "widekind.db: the plan of rank 1, step 4: kind 257 is out of range" "a kind wider than a byte" \
+	$P stats "$T/widekind.db"
+corrupt widechunk "UPDATE plan SET chunk = 65536 WHERE $LAST"
+expect_err 2 "widechunk.db: the plan of rank 0, step [0-9]+: chunk 65536 is out of range" \
+	"a chunk wider than 16 bits" $P view --html "$T/widechunk.html" "$T/widechunk.db"
+check "... and no report is left" test ! -e "$T/widechunk.html"
