@@ -16,15 +16,6 @@
 
 #include "cuda_priv.h"
 
-void pt_cuda_check_limits(int dtype, double *loss_limit, double *grad_limit)
-{
-	switch (dtype) {
-	case PT_DTYPE_F64: *loss_limit = 1e-10, *grad_limit = 1e-20; break;
-	case PT_DTYPE_BF16: *loss_limit = 5e-2, *grad_limit = 1e-2; break;
-	default: *loss_limit = 1e-4, *grad_limit = 1e-8; break;
-	}
-}
-
 /* Add parameter `which` (1: w1's gradient, 2: w2's) of every local copy of
  * stage s into sum (count doubles). */
 static int add_grads(pt_cuda *c, int s, int which, double *sum, size_t count, void *tmp)

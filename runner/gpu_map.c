@@ -4,8 +4,9 @@
  * over several GPUs, one process per GPU under mpirun), the per-process
  * database name, and the process group of a build without MPI (a group of
  * one that refuses to run under mpirun rather than run N copies of the
- * whole pipeline). Pure C, in every build: the unit tests check it without
- * a GPU. With MPI the group is cuda_mpi.c's.
+ * whole pipeline), and the numerics check's tolerance per dtype. Pure C, in
+ * every build: the unit tests check it without a GPU. With MPI the group is
+ * cuda_mpi.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,15 @@
 
 #include "config.h"
 #include "cuda.h"
+
+void pt_cuda_check_limits(int dtype, double *loss_limit, double *grad_limit)
+{
+	switch (dtype) {
+	case PT_DTYPE_F64: *loss_limit = 1e-10, *grad_limit = 1e-20; break;
+	case PT_DTYPE_BF16: *loss_limit = 5e-2, *grad_limit = 1e-2; break;
+	default: *loss_limit = 1e-4, *grad_limit = 1e-8; break;
+	}
+}
 
 const char *pt_topo_name(int topo)
 {

@@ -13,6 +13,13 @@ expect_out '-cuda: disabled with NO_CUDA=1' "--version says what was left out" "
 expect_out 'makespan 66.000 ms' "... and that build runs" "$B/pipetrace" run -s dualpipe -p 8 -n 20 -o "$T/x.db"
 expect_err 2 "built without CUDA, so --backend cuda is not compiled in" "... and says the cuda backend is not in it" \
 	"$B/pipetrace" run -b cuda -s 1f1b -p 2 -n 2 -o "$T/nocuda.db"
+if make -s BUILD="$B" NO_CUDA=1 NO_CUPTI=1 NO_NCCL=1 NO_NVTX=1 NO_MPI=1 "$B/tests/test_cuda" "$B/tests/test_cupti" \
+	>"$OUT" 2>"$ERR"; then
+	ok "... with the unit tests of the GPU code, which test its host side"
+	expect_out '^ok .*test_check_limits' "... and run there" env CMOCKA_MESSAGE_OUTPUT=TAP "$B/tests/test_cuda"
+else
+	notok "... with the unit tests of the GPU code, which test its host side"
+fi
 B1="$T/nocuda"
 if make -s BUILD="$B1" NO_CUDA=1 "$B1/pipetrace" >"$OUT" 2>"$ERR"; then
 	ok "builds with NO_CUDA=1 alone"
