@@ -21,11 +21,6 @@ expect_err 2 "are the sim's; the cuda backend measures its costs" "sim options o
 expect_err 2 "unknown backend 'gpu' \(this build has: sim, cpu(, cuda\)|; cuda is not compiled in\))" \
 	"an unknown backend: the list says whether cuda is in" \
 	$P run -b gpu -s 1f1b -p 2 -n 2 -o "$T/bad.db"
-touch "$T/exists.db"
-expect_err 2 "exists.db already exists; pass --force" "an existing output is refused before any GPU work" \
-	$P run -b cuda -s 1f1b -p 2 -n 2 -o "$T/exists.db"
-expect_err 2 "DualPipe|dualpipe" "an impossible schedule is refused as such, GPU or not" \
-	$P run -b cuda -s dualpipe -p 3 -n 4 -o "$T/bad.db"
 expect_out "--gpus N" "run --help describes --gpus" $P run --help
 expect_out "fp32\|fp64\|bf16" "... and bf16" $P run --help
 check "no output after refused runs" test ! -e "$T/bad.db"
@@ -37,6 +32,14 @@ if ! $P --version | grep -q '^  +cuda'; then
 	skip "a recorded cuda run" "this build has no CUDA"
 	exit 0
 fi
+
+# (a build without CUDA refuses --backend cuda before looking further)
+touch "$T/exists.db"
+expect_err 2 "exists.db already exists; pass --force" "an existing output is refused before any GPU work" \
+	$P run -b cuda -s 1f1b -p 2 -n 2 -o "$T/exists.db"
+expect_err 2 "DualPipe|dualpipe" "an impossible schedule is refused as such, GPU or not" \
+	$P run -b cuda -s dualpipe -p 3 -n 4 -o "$T/bad.db"
+check "no output after the refused run" test ! -e "$T/bad.db"
 
 run $P run -b cuda -s dualpipe -p 4 -n 8 $SMALL -o "$T/cu.db"
 if [ "$RC" -eq 2 ] && grep -q "no CUDA device" "$ERR"; then
