@@ -4,6 +4,7 @@
 #   make demo       build, then run DualPipe (8 ranks, 20 microbatches) on the
 #                   sim backend: schedule, trace.db, stats
 #   make test       unit tests (cmocka) and end-to-end CLI tests
+#   make test-asan  the same on a build with AddressSanitizer and UBSan
 #   make bench      the speed figures the issues ask for
 #   make gpu-check  on a machine with a GPU: build there, run every GPU test
 #                   and bench_cuda (tests/gpu-check.sh; docs/backends.md)
@@ -56,7 +57,7 @@ $(BUILD)/config.h: $(BUILD)/config.mk
 
 # The targets that install packages first and then call make again probe
 # nothing themselves: the inner make probes what is installed by then.
-ifeq ($(filter deps test-deps test demo bench gpu-check clean distclean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps test-deps test test-asan demo bench gpu-check clean distclean,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 
@@ -167,6 +168,14 @@ test: test-deps
 
 tests-build: $(UNIT_BIN) $(TOOL_BIN)
 
+# The same suite on a build with AddressSanitizer and UBSan (build-asan;
+# without CUDA and MPI, whose runtimes the sanitizers do not follow): an
+# invalid access, a leak or undefined behaviour fails the test it happens in.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+test-asan: test-deps
+	@$(MAKE) --no-print-directory BUILD=build-asan NO_CUDA=1 NO_MPI=1 CFLAGS="$(ASAN_FLAGS)" all tests-build
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 BUILD=build-asan sh tests/run.sh
+
 # ------------------------------------------------------------------- demo
 DEMO_DIR ?= demo
 demo: deps
@@ -213,5 +222,5 @@ distclean: clean
 	rm -rf $(DEMO_DIR)
 
 FORCE:
-.PHONY: all deps test-deps test tests-build demo bench gpu-check install clean distclean FORCE
+.PHONY: all deps test-deps test test-asan tests-build demo bench gpu-check install clean distclean FORCE
 .DELETE_ON_ERROR:
