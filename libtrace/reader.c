@@ -224,6 +224,7 @@ void pt_trace_close(pt_trace *t)
 	free(t->strings);
 	free(t->meta);
 	free(t->ranks);
+	sqlite3_finalize(t->plan_st);
 	if (t->db)
 		sqlite3_close(t->db);
 	free(t->path);
@@ -385,9 +386,28 @@ int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max)
 	return n < max ? n : max;
 }
 
-static int col_int(sqlite3_stmt *st, int i, int def)
+/* One plan row (columns as PLAN_COLS) as an op. SQLite fills in the
+ * absent values, cheaper than a type test per column here: reading plans
+ * is most of what `stats` spends on its prediction. */
+#define PLAN_COLS                                                                                                    \
+	"kind, coalesce(chunk, -1), coalesce(mb, -1), coalesce(chunk2, -1), coalesce(mb2, -1), coalesce(payload, 0), " \
+	"coalesce(peer, -1), coalesce(seq, -1), coalesce(batch, -1), bytes, coalesce(phase, 0), coalesce(tag, 0)"
+
+static void plan_row(sqlite3_stmt *st, pt_op *o)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? def : sqlite3_column_int(st, i);
+	memset(o, 0, sizeof *o);
+	o->kind = (uint8_t)sqlite3_column_int(st, 0);
+	o->chunk = (int16_t)sqlite3_column_int(st, 1);
+	o->mb = sqlite3_column_int(st, 2);
+	o->chunk2 = (int16_t)sqlite3_column_int(st, 3);
+	o->mb2 = sqlite3_column_int(st, 4);
+	o->payload = (uint8_t)sqlite3_column_int(st, 5);
+	o->peer = sqlite3_column_int(st, 6);
+	o->seq = sqlite3_column_int(st, 7);
+	o->batch = sqlite3_column_int(st, 8);
+	o->bytes = sqlite3_column_int64(st, 9);
+	o->phase = (uint8_t)sqlite3_column_int(st, 10);
+	o->tag = (uint8_t)sqlite3_column_int(st, 11);
 }
 
 int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
@@ -395,10 +415,7 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	*ops = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(t->db,
-				    "SELECT kind, chunk, mb, chunk2, mb2, payload, peer, seq, batch, bytes, phase, tag"
-				    " FROM plan WHERE rank=? ORDER BY step",
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(t->db, "SELECT " PLAN_COLS " FROM plan WHERE rank=? ORDER BY step", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return pt_trace_fail_(t, rc, "reading the plan");
 	sqlite3_bind_int(st, 1, rank);
@@ -414,17 +431,7 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 			}
 			*ops = o;
 		}
-		pt_op *o = &(*ops)[(*n)++];
-		*o = pt_op_make(sqlite3_column_int(st, 0), col_int(st, 1, -1), col_int(st, 2, -1));
-		o->chunk2 = (int16_t)col_int(st, 3, -1);
-		o->mb2 = col_int(st, 4, -1);
-		o->payload = (uint8_t)col_int(st, 5, 0);
-		o->peer = col_int(st, 6, -1);
-		o->seq = col_int(st, 7, -1);
-		o->batch = col_int(st, 8, -1);
-		o->bytes = sqlite3_column_int64(st, 9);
-		o->phase = (uint8_t)col_int(st, 10, 0);
-		o->tag = (uint8_t)col_int(st, 11, 0);
+		plan_row(st, &(*ops)[(*n)++]);
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
@@ -435,6 +442,30 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 		*n = 0;
 	}
 	return err;
+}
+
+int pt_trace_plan_read(pt_trace *t, int rank, int64_t *step, pt_op *ops, size_t max, size_t *n)
+{
+	*n = 0;
+	int rc;
+	if (!t->plan_st &&
+	    (rc = sqlite3_prepare_v2(t->db,
+				     "SELECT " PLAN_COLS ", step FROM plan WHERE rank=?1 AND step>=?2 ORDER BY step LIMIT ?3",
+				     -1, &t->plan_st, NULL)) != SQLITE_OK)
+		return pt_trace_fail_(t, rc, "reading the plan");
+	sqlite3_stmt *st = t->plan_st;
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, rank);
+	sqlite3_bind_int64(st, 2, *step);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		plan_row(st, &ops[(*n)++]);
+		*step = sqlite3_column_int64(st, 12) + 1;
+	}
+	if (*n < max && rc != SQLITE_DONE)
+		return pt_trace_fail_(t, rc, "reading the plan");
+	sqlite3_reset(st);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- queries */
