@@ -98,6 +98,15 @@ int pt_plan_write_csv(const pt_plan *plan, FILE *out);
  */
 int pt_plan_validate(const pt_plan *plan);
 
+/* Checks (1) and (2) of pt_plan_validate on a plan held elsewhere, each rank
+ * read once: layout gives the ranks, chunks and microbatches (no ops
+ * needed); get(arg, r, &ops, &n) hands over rank r's ops, malloc'ed, freed
+ * here after use (0, or an error code that stops the checks). A sound plan
+ * passes both alike; of a plan with several faults, the one named may not
+ * be the one pt_plan_validate names first (here (1)'s counts are judged
+ * after every rank's (2)). PT_EPLAN (logged); get's errors; PT_ENOMEM. */
+int pt_plan_check_ranks(const pt_plan *layout, int (*get)(void *arg, int r, pt_op **ops, size_t *n), void *arg);
+
 enum pt_print_flags {
 	PT_PRINT_COMMS = 1 << 0, /* show communication batches: [sA0:0>1 rA1:0<1] */
 	PT_PRINT_STEPS = 1 << 1, /* show schedule steps: S1: … */
