@@ -9,7 +9,7 @@
  * Executors (the sim backend here, cpu and cuda later) walk a plan and hand
  * events to libtrace. The runner reads a trace back only to calibrate its
  * cost model on a measured run and to re-simulate a recorded plan
- * (calibrate.c, predict.c), and then only through libtrace's reader.
+ * (calibrate.c, predict.c, replay.c), and then only through libtrace's reader.
  */
 #ifndef PT_RUNNER_H
 #define PT_RUNNER_H
@@ -242,6 +242,21 @@ void pt_sim_destroy(pt_sim *sim);
 /* Record a finished simulation into rec: streams, events. */
 int pt_sim_emit(const pt_sim *sim, pt_rec *rec);
 
+/*
+ * pt_sim_run (not strict) on the plan a trace holds, read rank by rank as the
+ * walk needs it (replay.c), keeping totals only: *lo and *hi get the
+ * earliest start and the latest end of any op or transfer (INT64_MAX and
+ * INT64_MIN for an empty plan), busy[r] (when not NULL; layout->ranks
+ * entries) the sum of rank r's compute op durations. layout: the plan's
+ * ranks and chunk placement, without ops; the plan should have passed
+ * pt_plan_check_ranks. Memory grows with the ranks and the messages in
+ * flight, not with the plan. PT_EPLAN (logged) for a deadlock or messages
+ * whose two sides do not pair up (by sender, receiver and seq) or disagree
+ * on what they carry; reader errors; PT_ENOMEM.
+ */
+int pt_sim_replay(pt_trace *t, const pt_plan *layout, const pt_cost *cost, int mode, int64_t *busy, int64_t *lo,
+		  int64_t *hi);
+
 /* ----------------------------------------------- calibration, prediction */
 
 /* How a cost model was measured (pt_cost_calibrate). */
@@ -292,10 +307,13 @@ typedef struct pt_prediction {
 } pt_prediction;
 
 /*
- * Calibrate costs on the trace, re-simulate its own plan in memory in its
- * communication mode, and measure the result. PT_ENOTSUP (logged) when the
- * trace has no plan, or its plan uses a kind it recorded no op of; the
- * errors of pt_cost_calibrate, pt_plan_from_trace and pt_sim_run otherwise.
+ * Calibrate costs on the trace, re-simulate its own plan in its
+ * communication mode, and measure the result. The plan is checked as
+ * pt_plan_from_trace does but never held whole: it is read rank by rank
+ * (pt_plan_check_ranks, pt_sim_replay), so memory does not grow with it.
+ * PT_ENOTSUP (logged) when the trace has no plan, or its plan uses a kind
+ * it recorded no op of; the errors of pt_cost_calibrate,
+ * pt_plan_from_trace and pt_sim_replay otherwise.
  */
 int pt_predict(pt_trace *t, pt_prediction **out);
 void pt_prediction_destroy(pt_prediction *pr);
