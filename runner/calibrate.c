@@ -96,8 +96,26 @@ static struct lastx *link_slot(struct links *l, int a, int b)
 	return &l->v[h];
 }
 
+/* A message's size and transfer time; bytes first: cmp_pair sorts by size,
+ * then by duration. */
+struct pair {
+	int64_t bytes, dur;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? -1 : 1;
+	return x->dur < y->dur ? -1 : x->dur > y->dur;
+}
+
+/* The messages read, one pair each (16 bytes: a million messages cost
+ * 16 MB, the most memory `stats` spends), and the queueing evidence. */
 struct msgs {
-	struct i64v bytes, dur, queued;
+	struct pair *v;
+	size_t n, cap;
+	struct i64v queued;
 };
 
 /* Read every message of one kind (SEND or RECV) into m. */
@@ -117,8 +135,17 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 		int64_t d = ev.end_ns - ev.start_ns;
 		if (d < 0)
 			continue;
-		if ((err = push(&m->bytes, ev.op.bytes)) || (err = push(&m->dur, d)))
-			break;
+		if (m->n == m->cap) {
+			size_t cap = m->cap ? m->cap * 2 : 256;
+			struct pair *v = realloc(m->v, cap * sizeof *v);
+			if (!v) {
+				err = PT_ENOMEM;
+				break;
+			}
+			m->v = v;
+			m->cap = cap;
+		}
+		m->v[m->n++] = (struct pair){ev.op.bytes, d};
 		if (kind != PT_OP_SEND)
 			continue;
 		/* A transfer that began after its send was posted, while the
@@ -142,17 +169,9 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 	return err;
 }
 
-struct pair {
-	int64_t bytes, dur; /* bytes first: cmp_i64 sorts pairs by size */
-};
-
-/* Fit latency and bandwidth on the messages (docs/cli.md, run --cost-from):
- * one size of message fixes only their sum, so the wire time comes from
- * queued transfers; several sizes give a straight line (least squares)
- * through each size's median duration. */
 static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 {
-	size_t n = m->dur.n;
+	size_t n = m->n;
 	info->nmsgs = (int64_t)n;
 	cost->latency = 0;
 	cost->bandwidth = 0;
@@ -160,21 +179,26 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "no messages: free links";
 		return 0;
 	}
-	struct pair *pairs = malloc(n * sizeof *pairs), *pts = malloc(n * sizeof *pts);
-	int64_t *tmp = malloc(n * sizeof *tmp);
+	/* sorted by size, then duration: each size's durations in order, its
+	 * median read off in place */
+	struct pair *pairs = m->v, *pts = NULL;
+	int64_t *tmp = NULL;
 	int err = 0;
-	if (!pairs || !pts || !tmp) {
+	qsort(pairs, n, sizeof *pairs, cmp_pair);
+	size_t npts = 1;
+	for (size_t i = 1; i < n; i++)
+		npts += pairs[i].bytes != pairs[i - 1].bytes;
+	if (!(pts = malloc(npts * sizeof *pts))) {
 		err = PT_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		pairs[i] = (struct pair){m->bytes.v[i], m->dur.v[i]};
-	qsort(pairs, n, sizeof *pairs, cmp_i64);
-	size_t npts = 0; /* pts: (size, median duration of that size) */
+	npts = 0; /* pts: (size, median duration of that size) */
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
-			tmp[j - i] = pairs[j].dur;
-		pts[npts++] = (struct pair){pairs[i].bytes, median(tmp, j - i)};
+			;
+		size_t mid = i + (j - i) / 2;
+		int64_t a = pairs[mid - ((j - i) % 2 ? 0 : 1)].dur, b = pairs[mid].dur;
+		pts[npts++] = (struct pair){pairs[i].bytes, a + (b - a) / 2}; /* median()'s rule */
 	}
 	info->nsizes = (int)npts;
 	if (npts == 1) {
@@ -212,7 +236,12 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		icept = 0;
 	}
 	if (slope <= 0) {
-		memcpy(tmp, m->dur.v, n * sizeof *tmp);
+		if (!(tmp = malloc(n * sizeof *tmp))) {
+			err = PT_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = pairs[i].dur;
 		cost->latency = median(tmp, n);
 		info->link_method = "several sizes, no growth with size: all latency";
 	} else {
@@ -221,7 +250,6 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "several sizes: least squares through each size's median";
 	}
 out:
-	free(pairs);
 	free(pts);
 	free(tmp);
 	return err;
@@ -302,6 +330,8 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 		total += (int64_t)dur[k].n;
 		if (dur[k].n)
 			*v[k] = median(dur[k].v, dur[k].n);
+		free(dur[k].v); /* before the messages: they are many too */
+		dur[k].v = NULL;
 	}
 	if (!total) {
 		err = pt_logerr(PT_EINVAL, "%s: no compute ops (F, B, I, W, FB) to calibrate costs from",
@@ -312,14 +342,13 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 	/* each message once: the sender's rows; a receiver's when no sender was recorded */
 	if ((err = read_messages(t, PT_OP_SEND, &m)))
 		goto out;
-	if (!m.dur.n && (err = read_messages(t, PT_OP_RECV, &m)))
+	if (!m.n && (err = read_messages(t, PT_OP_RECV, &m)))
 		goto out;
 	err = fit_link(&m, cost, info);
 out:
 	for (int k = 0; k <= PT_OP_FB; k++)
 		free(dur[k].v);
-	free(m.bytes.v);
-	free(m.dur.v);
+	free(m.v);
 	free(m.queued.v);
 	return err;
 }
