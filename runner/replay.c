@@ -62,6 +62,8 @@ struct rk {
 	int nlinks, caplinks;
 };
 
+size_t pt_replay_window_ = 0;
+
 struct replay {
 	pt_trace *t;
 	const pt_plan *layout;
@@ -435,6 +437,8 @@ int pt_sim_replay(pt_trace *t, const pt_plan *layout, const pt_cost *cost, int m
 	size_t cap = ((size_t)4 << 20) / ((size_t)P * (sizeof(pt_op) + sizeof(int32_t)));
 	if (cap < 16)
 		cap = 16;
+	if (pt_replay_window_)
+		cap = pt_replay_window_;
 	for (int r = 0; r < P; r++) {
 		struct rk *k = &x.rk[r];
 		k->op = malloc(cap * sizeof *k->op);

@@ -256,6 +256,9 @@ int pt_sim_emit(const pt_sim *sim, pt_rec *rec);
  */
 int pt_sim_replay(pt_trace *t, const pt_plan *layout, const pt_cost *cost, int mode, int64_t *busy, int64_t *lo,
 		  int64_t *hi);
+/* Ops pt_sim_replay holds per rank at first (0: about 4 MB over the ranks).
+ * Tests shrink it to walk windows of an op or two; set it before the call. */
+extern size_t pt_replay_window_;
 
 /* ----------------------------------------------- calibration, prediction */
 
