@@ -27,10 +27,10 @@ struct msg {
 	int64_t start, end;
 	int64_t bytes;
 	int32_t mb;
-	int16_t chunk;	 /* the side posted first: its chunk (for the stage check) */
+	int16_t chunk; /* the side posted first: its chunk (for the stage check) */
 	uint8_t payload;
-	uint8_t refs;	 /* sides still to be done with it */
-	uint8_t first;	 /* the kind of the side posted first */
+	uint8_t refs;  /* sides still to be done with it */
+	uint8_t first; /* the kind of the side posted first */
 };
 
 /* A receive open for the next compute op that consumes its payload, chunk
@@ -46,10 +46,10 @@ struct link {
 };
 
 struct rk {
-	pt_op *op;	    /* ops [base, base + nbuf) */
-	int32_t *msg;	    /* [same]: a message's entry, once posted */
+	pt_op *op;    /* ops [base, base + nbuf) */
+	int32_t *msg; /* [same]: a message's entry, once posted */
 	size_t base, nbuf, cap;
-	int64_t next_step;  /* the trace's step to read next */
+	int64_t next_step; /* the trace's step to read next */
 	int eof;
 	size_t pc, posted_upto;
 	int64_t t, prev_start;
@@ -124,8 +124,15 @@ static int32_t msg_of(struct replay *x, int32_t a, int32_t b, int32_t seq)
 	int32_t i = x->freem;
 	x->freem = x->m[i].next;
 	size_t h = bucket(a, b, seq, x->capm);
-	x->m[i] = (struct msg){.a = a, .b = b, .seq = seq, .next = x->head[h], .sposted = -1, .rposted = -1,
-			       .start = -1, .end = -1, .refs = 2};
+	x->m[i] = (struct msg){.a = a,
+			       .b = b,
+			       .seq = seq,
+			       .next = x->head[h],
+			       .sposted = -1,
+			       .rposted = -1,
+			       .start = -1,
+			       .end = -1,
+			       .refs = 2};
 	x->head[h] = i;
 	x->nm++;
 	return i;
@@ -178,7 +185,10 @@ static int load(struct replay *x, int r, size_t upto)
 	return 0;
 }
 
-static const pt_op *op_at(const struct replay *x, int r, size_t i) { return &x->rk[r].op[i - x->rk[r].base]; }
+static const pt_op *op_at(const struct replay *x, int r, size_t i)
+{
+	return &x->rk[r].op[i - x->rk[r].base];
+}
 
 static void enqueue(struct replay *x, int r)
 {
@@ -424,8 +434,15 @@ int pt_sim_replay(pt_trace *t, const pt_plan *layout, const pt_cost *cost, int m
 		  int64_t *hi)
 {
 	const int P = layout->ranks;
-	struct replay x = {.t = t, .layout = layout, .cost = cost, .mode = mode, .P = P, .freem = -1,
-			   .lo = INT64_MAX, .hi = INT64_MIN, .busy = busy};
+	struct replay x = {.t = t,
+			   .layout = layout,
+			   .cost = cost,
+			   .mode = mode,
+			   .P = P,
+			   .freem = -1,
+			   .lo = INT64_MAX,
+			   .hi = INT64_MIN,
+			   .busy = busy};
 	int err = 0;
 	x.rk = calloc((size_t)P, sizeof *x.rk);
 	x.queue = malloc(((size_t)P + 1) * sizeof *x.queue);
