@@ -35,22 +35,59 @@ static int push(struct i64v *a, int64_t x)
 	return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The k-th smallest (from 0) of n int64s lying stride bytes apart from base,
+ * which it reorders: a quickselect, in place (a sort would want a scratch
+ * copy as large as a million messages' durations), with a three-way
+ * partition so runs of equal durations, the rule in sim traces, cost one
+ * pass. n > k. */
+static int64_t kth(char *base, size_t stride, size_t n, size_t k)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
+#define AT(i) (*(int64_t *)(base + (i) * stride))
+	size_t lo = 0, hi = n; /* the k-th lies in [lo, hi) */
+	for (;;) {
+		int64_t a = AT(lo), b = AT(lo + (hi - lo) / 2), c = AT(hi - 1);
+		int64_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		size_t lt = lo, i = lo, gt = hi; /* [lo, lt) < pivot, [lt, i) = pivot, [gt, hi) > pivot */
+		while (i < gt) {
+			int64_t x = AT(i);
+			if (x < pivot) {
+				AT(i) = AT(lt);
+				AT(lt) = x;
+				lt++;
+				i++;
+			} else if (x > pivot) {
+				gt--;
+				AT(i) = AT(gt);
+				AT(gt) = x;
+			} else {
+				i++;
+			}
+		}
+		if (k < lt)
+			hi = lt;
+		else if (k >= gt)
+			lo = gt;
+		else
+			return pivot;
+	}
+#undef AT
 }
 
-/* The median of v[0..n) (sorts v): the middle value, or the mean of the two
- * middle values rounded down. n > 0. */
-static int64_t median(int64_t *v, size_t n)
+/* The median of n int64s stride bytes apart (reorders them): the middle
+ * value, or the mean of the two middle values rounded down. n > 0. */
+static int64_t median_at(char *base, size_t stride, size_t n)
 {
-	qsort(v, n, sizeof *v, cmp_i64);
+	int64_t b = kth(base, stride, n, n / 2);
 	if (n % 2)
-		return v[n / 2];
-	int64_t a = v[n / 2 - 1], b = v[n / 2];
+		return b;
+	int64_t a = INT64_MIN; /* the largest below the middle: what kth left before it */
+	for (size_t i = 0; i < n / 2; i++)
+		if (*(int64_t *)(base + i * stride) > a)
+			a = *(int64_t *)(base + i * stride);
 	return a + (b - a) / 2;
 }
+
+static int64_t median(int64_t *v, size_t n) { return median_at((char *)v, sizeof *v, n); }
 
 /* The last transfer seen on each directed link (sender, receiver), for the
  * queueing evidence: open addressing on the pair. */
@@ -179,26 +216,35 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "no messages: free links";
 		return 0;
 	}
-	/* sorted by size, then duration: each size's durations in order, its
-	 * median read off in place */
+	/* One size, nearly always: its median picked in place. Several: sorted
+	 * by size, then duration, each size's median read off its run. */
 	struct pair *pairs = m->v, *pts = NULL;
 	int64_t *tmp = NULL;
 	int err = 0;
-	qsort(pairs, n, sizeof *pairs, cmp_pair);
-	size_t npts = 1;
-	for (size_t i = 1; i < n; i++)
-		npts += pairs[i].bytes != pairs[i - 1].bytes;
+	size_t npts = 1; /* pts: (size, median duration of that size) */
+	for (size_t i = 1; i < n && npts == 1; i++)
+		npts += pairs[i].bytes != pairs[0].bytes;
+	if (npts > 1) {
+		qsort(pairs, n, sizeof *pairs, cmp_pair);
+		npts = 1;
+		for (size_t i = 1; i < n; i++)
+			npts += pairs[i].bytes != pairs[i - 1].bytes;
+	}
 	if (!(pts = malloc(npts * sizeof *pts))) {
 		err = PT_ENOMEM;
 		goto out;
 	}
-	npts = 0; /* pts: (size, median duration of that size) */
-	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
-			;
-		size_t mid = i + (j - i) / 2;
-		int64_t a = pairs[mid - ((j - i) % 2 ? 0 : 1)].dur, b = pairs[mid].dur;
-		pts[npts++] = (struct pair){pairs[i].bytes, a + (b - a) / 2}; /* median()'s rule */
+	if (npts == 1) {
+		pts[0] = (struct pair){pairs[0].bytes, median_at((char *)&pairs[0].dur, sizeof *pairs, n)};
+	} else {
+		size_t k = 0;
+		for (size_t i = 0, j; i < n; i = j) {
+			for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
+				;
+			size_t mid = i + (j - i) / 2;
+			int64_t a = pairs[mid - ((j - i) % 2 ? 0 : 1)].dur, b = pairs[mid].dur;
+			pts[k++] = (struct pair){pairs[i].bytes, a + (b - a) / 2}; /* median()'s rule */
+		}
 	}
 	info->nsizes = (int)npts;
 	if (npts == 1) {
