@@ -11,7 +11,9 @@
  * microbatches) and 2048 ranks (GPipe, 32 microbatches), where memory grows
  * with the ranks read at once (the export reads them in groups). Bytes per
  * slice are also given for the demo's run (DualPipe, 8 ranks, 20
- * microbatches) and without per-slice arguments.
+ * microbatches) and without per-slice arguments. `pipetrace stats` on the
+ * 512- and 2048-rank traces gives its peak RSS too (target <= 64 MB): it
+ * re-simulates the whole plan for its prediction, which must not hold it.
  * Usage: bench_export [PIPETRACE] [MICROBATCHES] [--keep DIR]
  * With --keep the traces and exports stay in DIR, and traces already there
  * are used again (making the big one takes minutes).
@@ -183,6 +185,10 @@ int main(int argc, char **argv)
 	run(mexp, &many_rss);
 	char *hexp[] = {pt, "export", huge, "-o", out, "--force", "--quiet", NULL};
 	run(hexp, &huge_rss);
+	/* stats, its sim prediction included */
+	char *mstats[] = {pt, "stats", many, NULL}, *hstats[] = {pt, "stats", huge, NULL};
+	long many_stats, huge_stats;
+	double t_many_stats = run(mstats, &many_stats), t_huge_stats = run(hstats, &huge_stats);
 
 	double o = bench_median(ours, RUNS), s = bench_median(sq, RUNS);
 	double o_cpu = bench_median(ours_cpu, RUNS), s_cpu = bench_median(sq_cpu, RUNS);
@@ -197,6 +203,9 @@ int main(int argc, char **argv)
 	       "for a 2048-rank trace (GPipe, %lld events) (target <= 64)\n",
 	       (double)peak / 1024, (double)many_rss / 1024, count_rows(many), (double)huge_rss / 1024,
 	       count_rows(huge));
+	printf("stats: peak RSS with the sim's prediction: %.1f MB for the 512-rank trace (%.1f s), %.1f MB for the "
+	       "2048-rank trace (%.1f s) (target <= 64)\n",
+	       (double)many_stats / 1024, t_many_stats, (double)huge_stats / 1024, t_huge_stats);
 	printf("export: %.1f bytes per slice with arguments, %.1f without (--no-args, %.2f s) (target <= 32)\n",
 	       (double)size / (double)n, (double)size_na / (double)n, t_na);
 	printf("export: the demo's run (%lld slices): %.1f bytes per slice with arguments, %.1f without\n", nd,

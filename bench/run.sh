@@ -28,5 +28,5 @@ else
 	echo "opening it in Chromium: skipped (no /usr/bin/chromium or playwright-core: mk/deps.sh browser, tests/browser/setup.sh)"
 fi
 
-echo "== export to Perfetto (issue 3)"
+echo "== export to Perfetto (issue 3), and the memory of stats at 512 and 2048 ranks"
 "$BUILD/bench/bench_export" "$BUILD/pipetrace"

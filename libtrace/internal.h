@@ -84,6 +84,7 @@ struct pt_trace {
 	uint32_t nstrings;
 	int strings_loaded;
 	int cursors; /* open cursors: while any is, one read transaction */
+	sqlite3_stmt *plan_st; /* pt_trace_plan_read's, prepared on first use */
 };
 
 /* Log an SQLite failure on t's file ("<path>: <what>: <message>"); the PT_E* code. */

@@ -207,6 +207,7 @@ void pt_trace_close(pt_trace *t)
 	free(t->strings);
 	free(t->meta);
 	free(t->ranks);
+	sqlite3_finalize(t->plan_st);
 	if (t->db)
 		sqlite3_close(t->db);
 	free(t->path);
@@ -368,9 +369,50 @@ int pt_trace_chunks(pt_trace *t, int rank, pt_chunk_info *out, int max)
 	return n < max ? n : max;
 }
 
-static int col_int(sqlite3_stmt *st, int i, int def)
+/* A plan row's columns, as plan_row decodes them. SQLite fills in the
+ * absent values, cheaper than a type test per column here: reading plans
+ * is most of what `stats` spends on its prediction. */
+#define PLAN_COLS                                                                                                    \
+	"kind, coalesce(chunk, -1), coalesce(mb, -1), coalesce(chunk2, -1), coalesce(mb2, -1), coalesce(payload, 0), " \
+	"coalesce(peer, -1), coalesce(seq, -1), coalesce(batch, -1), bytes, coalesce(phase, 0), coalesce(tag, 0)"
+
+/* The columns that a pt_op holds in fewer bits than SQLite (in plan_row's
+ * v[] in this order): a value that does not fit is corruption, not
+ * something to wrap silently (kind 257 would read back as F, chunk 65536
+ * as 0). */
+static const struct {
+	int col;
+	int64_t lo, hi;
+	const char *name;
+} narrow[] = {{0, 0, UINT8_MAX, "kind"},	 {1, INT16_MIN, INT16_MAX, "chunk"}, {3, INT16_MIN, INT16_MAX, "chunk2"},
+	      {5, 0, UINT8_MAX, "payload"}, {10, 0, UINT8_MAX, "phase"},	 {11, 0, UINT8_MAX, "tag"}};
+
+/* One plan row of rank's step `step` as an op; PT_ECORRUPT (logged, naming
+ * the file, rank, step and column) for a value its field cannot hold. Each
+ * column is read once: this runs for every op `stats` re-simulates. */
+static int plan_row(pt_trace *t, sqlite3_stmt *st, int rank, int64_t step, pt_op *o)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? def : sqlite3_column_int(st, i);
+	int64_t v[sizeof narrow / sizeof *narrow];
+	for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++) {
+		v[i] = sqlite3_column_int64(st, narrow[i].col);
+		if (v[i] < narrow[i].lo || v[i] > narrow[i].hi)
+			return pt_logerr(PT_ECORRUPT, "%s: the plan of rank %d, step %lld: %s %lld is out of range",
+					 t->path, rank, (long long)step, narrow[i].name, (long long)v[i]);
+	}
+	memset(o, 0, sizeof *o);
+	o->kind = (uint8_t)v[0];
+	o->chunk = (int16_t)v[1];
+	o->mb = sqlite3_column_int(st, 2);
+	o->chunk2 = (int16_t)v[2];
+	o->mb2 = sqlite3_column_int(st, 4);
+	o->payload = (uint8_t)v[3];
+	o->peer = sqlite3_column_int(st, 6);
+	o->seq = sqlite3_column_int(st, 7);
+	o->batch = sqlite3_column_int(st, 8);
+	o->bytes = sqlite3_column_int64(st, 9);
+	o->phase = (uint8_t)v[4];
+	o->tag = (uint8_t)v[5];
+	return 0;
 }
 
 int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
@@ -378,46 +420,17 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 	*ops = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(t->db,
-				    "SELECT kind, chunk, mb, chunk2, mb2, payload, peer, seq, batch, bytes, phase, tag"
-				    " FROM plan WHERE rank=? ORDER BY step",
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(t->db, "SELECT " PLAN_COLS " FROM plan WHERE rank=? ORDER BY step", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return pt_trace_fail_(t, rc, "reading the plan");
 	sqlite3_bind_int(st, 1, rank);
 	size_t cap = 0;
 	int err = 0;
-	/* the columns that a pt_op holds in fewer bits than SQLite: a value
-	 * that does not fit is corruption, not something to wrap silently */
-	static const struct {
-		int col;
-		int64_t lo, hi;
-		const char *name;
-	} narrow[] = {{0, 0, UINT8_MAX, "kind"},	{1, INT16_MIN, INT16_MAX, "chunk"},
-		      {3, INT16_MIN, INT16_MAX, "chunk2"}, {5, 0, UINT8_MAX, "payload"},
-		      {10, 0, UINT8_MAX, "phase"},	{11, 0, UINT8_MAX, "tag"}};
-	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++) {
-			int64_t v = sqlite3_column_int64(st, narrow[i].col);
-			if (v < narrow[i].lo || v > narrow[i].hi) {
-				err = pt_logerr(PT_ECORRUPT, "%s: the plan of rank %d, step %zu: %s %lld is out of range",
-						t->path, rank, *n, narrow[i].name, (long long)v);
-				break;
-			}
-		}
-		if (err || (err = pt_grow(ops, &cap, *n + 1, sizeof **ops)))
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = pt_grow(ops, &cap, *n + 1, sizeof **ops)) ||
+		    (err = plan_row(t, st, rank, (int64_t)*n, &(*ops)[*n])))
 			break;
-		pt_op *o = &(*ops)[(*n)++];
-		*o = pt_op_make(sqlite3_column_int(st, 0), col_int(st, 1, -1), col_int(st, 2, -1));
-		o->chunk2 = (int16_t)col_int(st, 3, -1);
-		o->mb2 = col_int(st, 4, -1);
-		o->payload = (uint8_t)col_int(st, 5, 0);
-		o->peer = col_int(st, 6, -1);
-		o->seq = col_int(st, 7, -1);
-		o->batch = col_int(st, 8, -1);
-		o->bytes = sqlite3_column_int64(st, 9);
-		o->phase = (uint8_t)col_int(st, 10, 0);
-		o->tag = (uint8_t)col_int(st, 11, 0);
+		(*n)++;
 	}
 	sqlite3_finalize(st);
 	if (!err && rc != SQLITE_DONE)
@@ -427,6 +440,34 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n)
 		*ops = NULL;
 		*n = 0;
 	}
+	return err;
+}
+
+int pt_trace_plan_read(pt_trace *t, int rank, int64_t *step, pt_op *ops, size_t max, size_t *n)
+{
+	*n = 0;
+	int rc;
+	if (!t->plan_st &&
+	    (rc = sqlite3_prepare_v2(t->db,
+				     "SELECT " PLAN_COLS ", step FROM plan WHERE rank=?1 AND step>=?2 ORDER BY step LIMIT ?3",
+				     -1, &t->plan_st, NULL)) != SQLITE_OK)
+		return pt_trace_fail_(t, rc, "reading the plan");
+	sqlite3_stmt *st = t->plan_st;
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, rank);
+	sqlite3_bind_int64(st, 2, *step);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	int err = 0;
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t s = sqlite3_column_int64(st, 12);
+		if ((err = plan_row(t, st, rank, s, &ops[*n])))
+			break;
+		(*n)++;
+		*step = s + 1;
+	}
+	if (!err && *n < max && rc != SQLITE_DONE)
+		err = pt_trace_fail_(t, rc, "reading the plan");
+	sqlite3_reset(st);
 	return err;
 }
 

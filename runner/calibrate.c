@@ -30,22 +30,59 @@ static int push(struct i64v *a, int64_t x)
 	return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The k-th smallest (from 0) of n int64s lying stride bytes apart from base,
+ * which it reorders: a quickselect, in place (a sort would want a scratch
+ * copy as large as a million messages' durations), with a three-way
+ * partition so runs of equal durations, the rule in sim traces, cost one
+ * pass. n > k. */
+static int64_t kth(char *base, size_t stride, size_t n, size_t k)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
+#define AT(i) (*(int64_t *)(base + (i) * stride))
+	size_t lo = 0, hi = n; /* the k-th lies in [lo, hi) */
+	for (;;) {
+		int64_t a = AT(lo), b = AT(lo + (hi - lo) / 2), c = AT(hi - 1);
+		int64_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		size_t lt = lo, i = lo, gt = hi; /* [lo, lt) < pivot, [lt, i) = pivot, [gt, hi) > pivot */
+		while (i < gt) {
+			int64_t x = AT(i);
+			if (x < pivot) {
+				AT(i) = AT(lt);
+				AT(lt) = x;
+				lt++;
+				i++;
+			} else if (x > pivot) {
+				gt--;
+				AT(i) = AT(gt);
+				AT(gt) = x;
+			} else {
+				i++;
+			}
+		}
+		if (k < lt)
+			hi = lt;
+		else if (k >= gt)
+			lo = gt;
+		else
+			return pivot;
+	}
+#undef AT
 }
 
-/* The median of v[0..n) (sorts v): the middle value, or the mean of the two
- * middle values rounded down. n > 0. */
-static int64_t median(int64_t *v, size_t n)
+/* The median of n int64s stride bytes apart (reorders them): the middle
+ * value, or the mean of the two middle values rounded down. n > 0. */
+static int64_t median_at(char *base, size_t stride, size_t n)
 {
-	qsort(v, n, sizeof *v, cmp_i64);
+	int64_t b = kth(base, stride, n, n / 2);
 	if (n % 2)
-		return v[n / 2];
-	int64_t a = v[n / 2 - 1], b = v[n / 2];
+		return b;
+	int64_t a = INT64_MIN; /* the largest below the middle: what kth left before it */
+	for (size_t i = 0; i < n / 2; i++)
+		if (*(int64_t *)(base + i * stride) > a)
+			a = *(int64_t *)(base + i * stride);
 	return a + (b - a) / 2;
 }
+
+static int64_t median(int64_t *v, size_t n) { return median_at((char *)v, sizeof *v, n); }
 
 /* The last transfer seen on each directed link (sender, receiver), for the
  * queueing evidence: open addressing on the pair. */
@@ -91,8 +128,26 @@ static struct lastx *link_slot(struct links *l, int a, int b)
 	return &l->v[h];
 }
 
+/* A message's size and transfer time; bytes first: cmp_pair sorts by size,
+ * then by duration. */
+struct pair {
+	int64_t bytes, dur;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? -1 : 1;
+	return x->dur < y->dur ? -1 : x->dur > y->dur;
+}
+
+/* The messages read, one pair each (16 bytes: a million messages cost
+ * 16 MB, the most memory `stats` spends), and the queueing evidence. */
 struct msgs {
-	struct i64v bytes, dur, queued;
+	struct pair *v;
+	size_t n, cap;
+	struct i64v queued;
 };
 
 /* Read every message of one kind (SEND or RECV) into m. */
@@ -112,8 +167,17 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 		int64_t d = ev.end_ns - ev.start_ns;
 		if (d < 0)
 			continue;
-		if ((err = push(&m->bytes, ev.op.bytes)) || (err = push(&m->dur, d)))
-			break;
+		if (m->n == m->cap) {
+			size_t cap = m->cap ? m->cap * 2 : 256;
+			struct pair *v = realloc(m->v, cap * sizeof *v);
+			if (!v) {
+				err = PT_ENOMEM;
+				break;
+			}
+			m->v = v;
+			m->cap = cap;
+		}
+		m->v[m->n++] = (struct pair){ev.op.bytes, d};
 		if (kind != PT_OP_SEND)
 			continue;
 		/* A transfer that began after its send was posted, while the
@@ -137,17 +201,9 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 	return err;
 }
 
-struct pair {
-	int64_t bytes, dur; /* bytes first: cmp_i64 sorts pairs by size */
-};
-
-/* Fit latency and bandwidth on the messages (docs/cli.md, run --cost-from):
- * one size of message fixes only their sum, so the wire time comes from
- * queued transfers; several sizes give a straight line (least squares)
- * through each size's median duration. */
 static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 {
-	size_t n = m->dur.n;
+	size_t n = m->n;
 	info->nmsgs = (int64_t)n;
 	cost->latency = 0;
 	cost->bandwidth = 0;
@@ -155,21 +211,35 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "no messages: free links";
 		return 0;
 	}
-	struct pair *pairs = malloc(n * sizeof *pairs), *pts = malloc(n * sizeof *pts);
-	int64_t *tmp = malloc(n * sizeof *tmp);
+	/* One size, nearly always: its median picked in place. Several: sorted
+	 * by size, then duration, each size's median read off its run. */
+	struct pair *pairs = m->v, *pts = NULL;
+	int64_t *tmp = NULL;
 	int err = 0;
-	if (!pairs || !pts || !tmp) {
+	size_t npts = 1; /* pts: (size, median duration of that size) */
+	for (size_t i = 1; i < n && npts == 1; i++)
+		npts += pairs[i].bytes != pairs[0].bytes;
+	if (npts > 1) {
+		qsort(pairs, n, sizeof *pairs, cmp_pair);
+		npts = 1;
+		for (size_t i = 1; i < n; i++)
+			npts += pairs[i].bytes != pairs[i - 1].bytes;
+	}
+	if (!(pts = malloc(npts * sizeof *pts))) {
 		err = PT_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		pairs[i] = (struct pair){m->bytes.v[i], m->dur.v[i]};
-	qsort(pairs, n, sizeof *pairs, cmp_i64);
-	size_t npts = 0; /* pts: (size, median duration of that size) */
-	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
-			tmp[j - i] = pairs[j].dur;
-		pts[npts++] = (struct pair){pairs[i].bytes, median(tmp, j - i)};
+	if (npts == 1) {
+		pts[0] = (struct pair){pairs[0].bytes, median_at((char *)&pairs[0].dur, sizeof *pairs, n)};
+	} else {
+		size_t k = 0;
+		for (size_t i = 0, j; i < n; i = j) {
+			for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
+				;
+			size_t mid = i + (j - i) / 2;
+			int64_t a = pairs[mid - ((j - i) % 2 ? 0 : 1)].dur, b = pairs[mid].dur;
+			pts[k++] = (struct pair){pairs[i].bytes, a + (b - a) / 2}; /* median()'s rule */
+		}
 	}
 	info->nsizes = (int)npts;
 	if (npts == 1) {
@@ -207,7 +277,12 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		icept = 0;
 	}
 	if (slope <= 0) {
-		memcpy(tmp, m->dur.v, n * sizeof *tmp);
+		if (!(tmp = malloc(n * sizeof *tmp))) {
+			err = PT_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = pairs[i].dur;
 		cost->latency = median(tmp, n);
 		info->link_method = "several sizes, no growth with size: all latency";
 	} else {
@@ -216,7 +291,6 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "several sizes: least squares through each size's median";
 	}
 out:
-	free(pairs);
 	free(pts);
 	free(tmp);
 	return err;
@@ -297,6 +371,8 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 		total += (int64_t)dur[k].n;
 		if (dur[k].n)
 			*v[k] = median(dur[k].v, dur[k].n);
+		free(dur[k].v); /* before the messages: they are many too */
+		dur[k].v = NULL;
 	}
 	if (!total) {
 		err = pt_logerr(PT_EINVAL, "%s: no compute ops (F, B, I, W, FB) to calibrate costs from",
@@ -307,14 +383,13 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 	/* each message once: the sender's rows; a receiver's when no sender was recorded */
 	if ((err = read_messages(t, PT_OP_SEND, &m)))
 		goto out;
-	if (!m.dur.n && (err = read_messages(t, PT_OP_RECV, &m)))
+	if (!m.n && (err = read_messages(t, PT_OP_RECV, &m)))
 		goto out;
 	err = fit_link(&m, cost, info);
 out:
 	for (int k = 0; k <= PT_OP_FB; k++)
 		free(dur[k].v);
-	free(m.bytes.v);
-	free(m.dur.v);
+	free(m.v);
 	free(m.queued.v);
 	return err;
 }

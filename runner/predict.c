@@ -1,11 +1,12 @@
 /*
  * runner/predict.c — what the sim says a recorded run should have cost: the
- * trace's own plan (read back through libtrace's reader) re-simulated in
- * memory under costs calibrated on the same trace (calibrate.c), summed into
- * each rank's predicted busy time and bubble over the predicted window, as
+ * trace's own plan (read back through libtrace's reader) re-simulated under
+ * costs calibrated on the same trace (calibrate.c), summed into each rank's
+ * predicted busy time and bubble over the predicted window, as
  * docs/metrics.md defines them. `stats` shows these beside the measurement;
  * the difference is what the cost model does not capture (jitter, contention,
- * launch overheads). Nothing is written: the prediction lives in memory.
+ * launch overheads). Nothing is written, and the plan is never held whole:
+ * the sim's walk reads it from the trace as it goes (replay.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,16 @@ static int note_mb(pt_plan *p, const char *path, int rank, size_t k, const pt_op
 	return 0;
 }
 
-int pt_plan_from_trace(pt_trace *t, pt_plan **out)
+/* The plan a trace holds, read rank by rank: its layout (ranks, chunks,
+ * microbatches per pipeline) always, its ops only when keep is set;
+ * *kinds gets the compute kinds it uses (bit 1 << kind). Not validated,
+ * but what would size the validator's tables is refused here (PT_ECORRUPT,
+ * naming the file): a meta layout the chunks cannot fill, a chunk at no
+ * stage, a microbatch past the run's count or the plan's length. */
+static int read_plan(pt_trace *t, int keep, pt_plan **out, unsigned *kinds)
 {
 	*out = NULL;
+	*kinds = 0;
 	const char *path = pt_trace_path(t);
 	int P = pt_trace_nranks(t);
 	int64_t chunks64 = pt_trace_meta_int(t, "chunks", 1);
@@ -99,8 +107,9 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 				err = note_mb(p, path, i, k, o, o->chunk, o->mb, mblimit);
 				if (!err && o->kind == PT_OP_FB)
 					err = note_mb(p, path, i, k, o, o->chunk2, o->mb2, mblimit);
+				*kinds |= 1u << o->kind;
 			}
-			if (!err)
+			if (!err && keep)
 				err = pt_plan_push(p, i, o);
 		}
 		free(ops);
@@ -112,8 +121,6 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 	if (!err && (size_t)p->mbs[0] + (size_t)p->mbs[1] > nops)
 		err = pt_logerr(PT_ECORRUPT, "%s: the plan names microbatches up to %d but holds only %zu ops", path,
 				(p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1]) - 1, nops);
-	if (!err && (err = pt_plan_validate(p)))
-		pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", path);
 	if (err) {
 		pt_plan_destroy(p);
 		return err;
@@ -122,19 +129,51 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 	return 0;
 }
 
+int pt_plan_from_trace(pt_trace *t, pt_plan **out)
+{
+	unsigned kinds;
+	int err = read_plan(t, 1, out, &kinds);
+	if (!err && (err = pt_plan_validate(*out))) {
+		pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
+		pt_plan_destroy(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+static int get_rank(void *arg, int r, pt_op **ops, size_t *n) { return pt_trace_plan(arg, r, ops, n); }
+
 int pt_predict(pt_trace *t, pt_prediction **out)
 {
 	*out = NULL;
-	pt_plan *plan = NULL;
-	pt_sim *sim = NULL;
+	pt_plan *layout = NULL;
+	unsigned kinds = 0;
 	pt_prediction *pr = calloc(1, sizeof *pr);
 	if (!pr)
 		return PT_ENOMEM;
-	int err = pt_plan_from_trace(t, &plan);
+	/* The plan is not held: a large one costs far more than the rest of
+	 * `stats`. Its ranks are checked one at a time, and the sim's walk reads
+	 * it as it goes: pt_plan_validate's rendezvous run (flush mode, unit
+	 * costs), then the prediction. Whether a walk finishes does not depend
+	 * on the costs (a transfer is timed when its send is posted; what
+	 * blocks is a side not yet posted), so for a flush-mode trace the
+	 * prediction's run is that check too, and runs once. */
+	const char *mode = pt_trace_meta(t, "comm_mode");
+	pr->comm_mode = mode && pt_comm_parse(mode) >= 0 ? pt_comm_parse(mode) : PT_COMM_FLUSH;
+	int64_t lo = 0, hi = 0;
+	int err = read_plan(t, 0, &layout, &kinds);
+	if (!err) {
+		pt_cost unit = pt_cost_default();
+		if (((err = pt_plan_check_ranks(layout, get_rank, t)) ||
+		     (pr->comm_mode != PT_COMM_FLUSH &&
+		      (err = pt_sim_replay(t, layout, &unit, PT_COMM_FLUSH, NULL, &lo, &hi)))) &&
+		    err == PT_EPLAN)
+			pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
+	}
 	if (!err)
 		err = pt_cost_calibrate(t, &pr->cost, &pr->calib);
 	if (!err) {
-		unsigned lack = pt_plan_kinds(plan) & pr->calib.missing;
+		unsigned lack = kinds & pr->calib.missing;
 		for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++)
 			if (lack & (1u << k))
 				err = pt_logerr(PT_ENOTSUP, "%s: the plan has %s ops but none were recorded", pt_trace_path(t),
@@ -142,44 +181,31 @@ int pt_predict(pt_trace *t, pt_prediction **out)
 	}
 	if (err)
 		goto out;
-	const char *mode = pt_trace_meta(t, "comm_mode");
-	pr->comm_mode = mode && pt_comm_parse(mode) >= 0 ? pt_comm_parse(mode) : PT_COMM_FLUSH;
-	if ((err = pt_sim_run(plan, &pr->cost, pr->comm_mode, &sim)))
-		goto out;
-	pr->nranks = plan->ranks;
-	pr->busy = calloc((size_t)plan->ranks, sizeof *pr->busy);
-	pr->bubble = calloc((size_t)plan->ranks, sizeof *pr->bubble);
+	pr->nranks = layout->ranks;
+	pr->busy = calloc((size_t)layout->ranks, sizeof *pr->busy);
+	pr->bubble = calloc((size_t)layout->ranks, sizeof *pr->bubble);
 	if (!pr->busy || !pr->bubble) {
 		err = PT_ENOMEM;
 		goto out;
 	}
-	/* the window as metrics.c draws it: every op and every transfer */
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	for (int r = 0; r < plan->ranks; r++) {
-		const pt_rank_plan *rp = &plan->rank[r];
-		for (size_t i = 0; i < rp->n; i++) {
-			const pt_sim_step *s = &sim->step[r][i];
-			if (s->start < lo)
-				lo = s->start;
-			if (s->end > hi)
-				hi = s->end;
-			/* one compute stream per rank: its ops never overlap */
-			if (pt_kind_is_compute(rp->ops[i].kind))
-				pr->busy[r] += s->end - s->start;
-		}
+	/* the window as metrics.c draws it: every op and every transfer; one
+	 * compute stream per rank, so its ops never overlap and busy is their sum */
+	if ((err = pt_sim_replay(t, layout, &pr->cost, pr->comm_mode, pr->busy, &lo, &hi))) {
+		if (err == PT_EPLAN && pr->comm_mode == PT_COMM_FLUSH)
+			pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
+		goto out;
 	}
 	if (hi < lo)
 		lo = hi = 0;
 	pr->makespan = hi - lo;
 	int64_t sum = 0;
-	for (int r = 0; r < plan->ranks; r++) {
+	for (int r = 0; r < layout->ranks; r++) {
 		pr->bubble[r] = pr->makespan - pr->busy[r];
 		sum += pr->bubble[r];
 	}
-	pr->bubble_ratio = pr->makespan > 0 ? (double)sum / ((double)plan->ranks * (double)pr->makespan) : 0;
+	pr->bubble_ratio = pr->makespan > 0 ? (double)sum / ((double)layout->ranks * (double)pr->makespan) : 0;
 out:
-	pt_sim_destroy(sim);
-	pt_plan_destroy(plan);
+	pt_plan_destroy(layout);
 	if (err) {
 		pt_prediction_destroy(pr);
 		return err;

@@ -9,7 +9,7 @@
  * Executors (the sim backend here, cpu and cuda later) walk a plan and hand
  * events to libtrace. The runner reads a trace back only to calibrate its
  * cost model on a measured run and to re-simulate a recorded plan
- * (calibrate.c, predict.c), and then only through libtrace's reader.
+ * (calibrate.c, predict.c, replay.c), and then only through libtrace's reader.
  */
 #ifndef PT_RUNNER_H
 #define PT_RUNNER_H
@@ -101,6 +101,18 @@ int pt_plan_write_csv(const pt_plan *plan, FILE *out);
  * op (or the chunk), and returns PT_EPLAN; 0 when the plan is sound.
  */
 int pt_plan_validate(const pt_plan *plan);
+
+/* The layout check and checks (1) and (2) of pt_plan_validate on a plan
+ * held elsewhere, each rank read once: layout gives the ranks, chunks and
+ * microbatches (no ops needed), and is checked first as pt_plan_validate
+ * does; get(arg, r, &ops, &n) hands over rank r's ops, malloc'ed, freed
+ * here after use (0, or an error code that stops the checks). Each op's
+ * kind, chunk, microbatch, peer and payload are checked before anything is
+ * indexed by them, with pt_plan_validate's messages. A sound plan
+ * passes both alike; of a plan with several faults, the one named may not
+ * be the one pt_plan_validate names first (here (1)'s counts are judged
+ * after every rank's (2)). PT_EPLAN (logged); get's errors; PT_ENOMEM. */
+int pt_plan_check_ranks(const pt_plan *layout, int (*get)(void *arg, int r, pt_op **ops, size_t *n), void *arg);
 
 enum pt_print_flags {
 	PT_PRINT_COMMS = 1 << 0, /* show communication batches: [sA0:0>1 rA1:0<1] */
@@ -237,6 +249,24 @@ void pt_sim_destroy(pt_sim *sim);
 /* Record a finished simulation into rec: streams, events. */
 int pt_sim_emit(const pt_sim *sim, pt_rec *rec);
 
+/*
+ * pt_sim_run (not strict) on the plan a trace holds, read rank by rank as the
+ * walk needs it (replay.c), keeping totals only: *lo and *hi get the
+ * earliest start and the latest end of any op or transfer (INT64_MAX and
+ * INT64_MIN for an empty plan), busy[r] (when not NULL; layout->ranks
+ * entries) the sum of rank r's compute op durations. layout: the plan's
+ * ranks and chunk placement, without ops; the plan should have passed
+ * pt_plan_check_ranks. Memory grows with the ranks and the messages in
+ * flight, not with the plan. PT_EPLAN (logged) for a deadlock or messages
+ * whose two sides do not pair up (by sender, receiver and seq) or disagree
+ * on what they carry; reader errors; PT_ENOMEM.
+ */
+int pt_sim_replay(pt_trace *t, const pt_plan *layout, const pt_cost *cost, int mode, int64_t *busy, int64_t *lo,
+		  int64_t *hi);
+/* Ops pt_sim_replay holds per rank at first (0: about 4 MB over the ranks).
+ * Tests shrink it to walk windows of an op or two; set it before the call. */
+extern size_t pt_replay_window_;
+
 /* ----------------------------------------------- calibration, prediction */
 
 /* How a cost model was measured (pt_cost_calibrate). */
@@ -291,10 +321,13 @@ typedef struct pt_prediction {
 } pt_prediction;
 
 /*
- * Calibrate costs on the trace, re-simulate its own plan in memory in its
- * communication mode, and measure the result. PT_ENOTSUP (logged) when the
- * trace has no plan, or its plan uses a kind it recorded no op of; the
- * errors of pt_cost_calibrate, pt_plan_from_trace and pt_sim_run otherwise.
+ * Calibrate costs on the trace, re-simulate its own plan in its
+ * communication mode, and measure the result. The plan is checked as
+ * pt_plan_from_trace does but never held whole: it is read rank by rank
+ * (pt_plan_check_ranks, pt_sim_replay), so memory does not grow with it.
+ * PT_ENOTSUP (logged) when the trace has no plan, or its plan uses a kind
+ * it recorded no op of; the errors of pt_cost_calibrate,
+ * pt_plan_from_trace and pt_sim_replay otherwise.
  */
 int pt_predict(pt_trace *t, pt_prediction **out);
 void pt_prediction_destroy(pt_prediction *pr);

@@ -97,71 +97,87 @@ static int check_layout(const pt_plan *p)
 	return 0;
 }
 
-/* (1) ranges, then exactly-once counts per (pipeline, stage, microbatch) */
-static int check_counts(const pt_plan *p)
+/* (1) ranges, then exactly-once counts per (pipeline, stage, microbatch):
+ * counts_rank on every rank, then counts_finish. */
+struct counts {
+	int (*cnt)[4]; /* [cell]: F, B, I, W */
+	size_t *base;	/* the rank at hand's chunks: the first cell of each */
+	int *mbs;	/* and its microbatches */
+	int mbmax;
+};
+
+static int counts_init(const pt_plan *p, struct counts *x)
 {
-	int mbmax = p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1];
-	size_t cells = (size_t)p->npipes * (size_t)p->nstages * (size_t)(mbmax ? mbmax : 1);
-	/* counts[cell][k]: F, B, I, W */
-	int(*cnt)[4] = calloc(cells, sizeof *cnt);
-	/* the rank at hand's chunks: the first cell of each, and its microbatches */
-	size_t *base = malloc((size_t)p->chunks * sizeof *base);
-	int *mbs = malloc((size_t)p->chunks * sizeof *mbs);
-	int err = 0;
-	if (!cnt || !base || !mbs) {
-		err = PT_ENOMEM;
-		goto out;
-	}
+	x->mbmax = p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1];
+	size_t cells = (size_t)p->npipes * (size_t)p->nstages * (size_t)(x->mbmax ? x->mbmax : 1);
+	x->cnt = calloc(cells, sizeof *x->cnt);
+	x->base = malloc((size_t)p->chunks * sizeof *x->base);
+	x->mbs = malloc((size_t)p->chunks * sizeof *x->mbs);
+	return x->cnt && x->base && x->mbs ? 0 : PT_ENOMEM;
+}
+
+static void counts_fini(struct counts *x)
+{
+	free(x->cnt);
+	free(x->base);
+	free(x->mbs);
+}
+
+static int counts_rank(const pt_plan *p, struct counts *x, int r, const pt_op *ops, size_t n)
+{
 	char msg[160];
-	for (int r = 0; r < p->ranks && !err; r++) {
-		const pt_rank_plan *rp = &p->rank[r];
-		for (int c = 0; c < p->chunks; c++) {
-			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
-			base[c] = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) * (size_t)mbmax;
-			mbs[c] = mbs_of(p, r, c);
+	int err = 0;
+	for (int c = 0; c < p->chunks; c++) {
+		const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
+		x->base[c] = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) * (size_t)x->mbmax;
+		x->mbs[c] = mbs_of(p, r, c);
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		const pt_op *o = &ops[i];
+		/* cnt has room for F, B, I and W only */
+		if (!pt_kind_is_compute(o->kind) && !pt_kind_is_comm(o->kind)) {
+			if (pt_kind_is_activity(o->kind))
+				snprintf(msg, sizeof msg,
+					 "a %s is activity below the ops, not a plan op (F, B, I, W, FB, SEND, RECV)",
+					 pt_kind_name(o->kind));
+			else
+				snprintf(msg, sizeof msg, "unknown op kind %d", o->kind);
+			err = bad(r, i, o, msg);
+			break;
 		}
-		for (size_t i = 0; i < rp->n && !err; i++) {
-			const pt_op *o = &rp->ops[i];
-			/* cnt has room for F, B, I and W only */
-			if (!pt_kind_is_compute(o->kind) && !pt_kind_is_comm(o->kind)) {
-				if (pt_kind_is_activity(o->kind))
-					snprintf(msg, sizeof msg,
-						 "a %s is activity below the ops, not a plan op (F, B, I, W, FB, "
-						 "SEND, RECV)",
-						 pt_kind_name(o->kind));
-				else
-					snprintf(msg, sizeof msg, "unknown op kind %d", o->kind);
+		if ((err = check_range(p, r, i, o, o->chunk, o->mb, x->mbs)))
+			break;
+		if (pt_kind_is_comm(o->kind)) {
+			if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
+				snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan", o->peer);
 				err = bad(r, i, o, msg);
-				break;
+			} else if (o->payload != PT_ACT && o->payload != PT_GRAD) {
+				snprintf(msg, sizeof msg, "payload %d is neither an activation nor a gradient",
+					 o->payload);
+				err = bad(r, i, o, msg);
 			}
-			if ((err = check_range(p, r, i, o, o->chunk, o->mb, mbs)))
-				break;
-			if (pt_kind_is_comm(o->kind)) {
-				if (o->peer < 0 || o->peer >= p->ranks || o->peer == r) {
-					snprintf(msg, sizeof msg, "peer rank %d is not another rank of the plan",
-						 o->peer);
-					err = bad(r, i, o, msg);
-				} else if (o->payload != PT_ACT && o->payload != PT_GRAD) {
-					snprintf(msg, sizeof msg, "payload %d is neither an activation nor a gradient",
-						 o->payload);
-					err = bad(r, i, o, msg);
-				}
-			} else if (o->kind != PT_OP_FB) {
-				cnt[base[o->chunk] + (size_t)o->mb][o->kind - PT_OP_F]++;
-			} else { /* its forward, then its backward */
-				cnt[base[o->chunk] + (size_t)o->mb][0]++;
-				if (!(err = check_range(p, r, i, o, o->chunk2, o->mb2, mbs)))
-					cnt[base[o->chunk2] + (size_t)o->mb2][1]++;
-			}
+		} else if (o->kind != PT_OP_FB) {
+			x->cnt[x->base[o->chunk] + (size_t)o->mb][o->kind - PT_OP_F]++;
+		} else { /* its forward, then its backward */
+			x->cnt[x->base[o->chunk] + (size_t)o->mb][0]++;
+			if (!(err = check_range(p, r, i, o, o->chunk2, o->mb2, x->mbs)))
+				x->cnt[x->base[o->chunk2] + (size_t)o->mb2][1]++;
 		}
 	}
+	return err;
+}
+
+static int counts_finish(const pt_plan *p, const struct counts *x)
+{
+	int err = 0;
 	for (int r = 0; r < p->ranks && !err; r++) {
 		for (int c = 0; c < p->chunks && !err; c++) {
 			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
 			for (int mb = 0; mb < mbs_of(p, r, c) && !err; mb++) {
-				size_t cell = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) * (size_t)mbmax +
+				size_t cell = ((size_t)ci->pipe * (size_t)p->nstages + (size_t)ci->stage) *
+						      (size_t)x->mbmax +
 					      (size_t)mb;
-				int f = cnt[cell][0], b = cnt[cell][1], in = cnt[cell][2], w = cnt[cell][3];
+				int f = x->cnt[cell][0], b = x->cnt[cell][1], in = x->cnt[cell][2], w = x->cnt[cell][3];
 				const char *what = NULL;
 				if (f != 1)
 					what = f ? "more than one forward" : "no forward";
@@ -181,10 +197,6 @@ static int check_counts(const pt_plan *p)
 			}
 		}
 	}
-out:
-	free(cnt);
-	free(base);
-	free(mbs);
 	return err;
 }
 
@@ -246,68 +258,78 @@ static inline int input_b(const struct rstate *x, size_t i, const pt_op *o, int 
 	return err;
 }
 
-/* (2) inputs exist earlier on the rank */
-static int check_inputs(const pt_plan *p)
+/* (2) inputs exist earlier on the rank. Ranks depend on each other only
+ * through messages, which (3) checks; a same-rank dependency needs the
+ * producer earlier in the same list, so one rank's state at a time will do. */
+struct inputs {
+	unsigned char *s;
+	struct nbr *nb;
+	size_t cells;
+	int mbmax;
+};
+
+static int inputs_init(const pt_plan *p, struct inputs *x)
 {
-	int mbmax = p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1];
-	size_t cells = (size_t)p->chunks * (size_t)(mbmax ? mbmax : 1);
-	/* Ranks depend on each other only through messages, which (3) checks; a
-	 * same-rank dependency needs the producer earlier in the same list, so
-	 * one rank's state at a time will do. */
-	unsigned char *s = malloc(cells);
-	struct nbr *nb = malloc((size_t)p->chunks * sizeof *nb);
+	x->mbmax = p->mbs[0] > p->mbs[1] ? p->mbs[0] : p->mbs[1];
+	x->cells = (size_t)p->chunks * (size_t)(x->mbmax ? x->mbmax : 1);
+	x->s = malloc(x->cells);
+	x->nb = malloc((size_t)p->chunks * sizeof *x->nb);
+	return x->s && x->nb ? 0 : PT_ENOMEM;
+}
+
+static void inputs_fini(struct inputs *x)
+{
+	free(x->s);
+	free(x->nb);
+}
+
+static int inputs_rank(const pt_plan *p, struct inputs *in, int r, const pt_op *ops, size_t n)
+{
+	unsigned char *s = in->s;
+	struct nbr *nb = in->nb;
+	size_t mbmax = (size_t)in->mbmax;
+	struct rstate x = {s, mbmax, nb, r};
 	int err = 0;
-	if (!s || !nb) {
-		err = PT_ENOMEM;
-		goto out;
+	memset(s, 0, in->cells);
+	for (int c = 0; c < p->chunks; c++) {
+		const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
+		int prev = ci->stage > 0 ? p->holder[ci->pipe * p->nstages + ci->stage - 1] : -1;
+		int next = ci->stage + 1 < p->nstages ? p->holder[ci->pipe * p->nstages + ci->stage + 1] : -1;
+		nb[c].prev_here = prev >= 0 && prev / p->chunks == r ? prev % p->chunks : -1;
+		nb[c].prev_rank = prev >= 0 && prev / p->chunks != r ? prev / p->chunks : -1;
+		nb[c].next_here = next >= 0 && next / p->chunks == r ? next % p->chunks : -1;
+		nb[c].next_rank = next >= 0 && next / p->chunks != r ? next / p->chunks : -1;
 	}
-	for (int r = 0; r < p->ranks && !err; r++) {
-		const pt_rank_plan *rp = &p->rank[r];
-		struct rstate x = {s, (size_t)mbmax, nb, r};
-		memset(s, 0, cells);
-		for (int c = 0; c < p->chunks; c++) {
-			const pt_chunk_info *ci = pt_plan_chunk(p, r, c);
-			int prev = ci->stage > 0 ? p->holder[ci->pipe * p->nstages + ci->stage - 1] : -1;
-			int next = ci->stage + 1 < p->nstages ? p->holder[ci->pipe * p->nstages + ci->stage + 1] : -1;
-			nb[c].prev_here = prev >= 0 && prev / p->chunks == r ? prev % p->chunks : -1;
-			nb[c].prev_rank = prev >= 0 && prev / p->chunks != r ? prev / p->chunks : -1;
-			nb[c].next_here = next >= 0 && next / p->chunks == r ? next % p->chunks : -1;
-			nb[c].next_rank = next >= 0 && next / p->chunks != r ? next / p->chunks : -1;
-		}
-		for (size_t i = 0; i < rp->n && !err; i++) {
-			const pt_op *o = &rp->ops[i];
-			unsigned char *cell = &s[(size_t)o->chunk * (size_t)mbmax + (size_t)o->mb];
-			switch (o->kind) {
-			case PT_OP_F:
-				err = input_f(&x, i, o, o->chunk, o->mb);
-				break;
-			case PT_OP_FB: /* its forward, then its backward */
-				if (!(err = input_f(&x, i, o, o->chunk, o->mb)))
-					err = input_b(&x, i, o, PT_OP_B, o->chunk2, o->mb2);
-				break;
-			case PT_OP_B:
-			case PT_OP_I:
-				err = input_b(&x, i, o, o->kind, o->chunk, o->mb);
-				break;
-			case PT_OP_W:
-				if (!(*cell & I_DONE))
-					err = bad(r, i, o, "weight gradients before the I that defers them");
-				break;
-			case PT_OP_SEND:
-				if (o->payload == PT_ACT && !(*cell & F_DONE))
-					err = bad(r, i, o, "sends an activation before the forward that makes it");
-				else if (o->payload == PT_GRAD && !(*cell & (B_DONE | I_DONE)))
-					err = bad(r, i, o, "sends a gradient before the backward that makes it");
-				break;
-			case PT_OP_RECV:
-				*cell |= o->payload == PT_ACT ? GOT_ACT : GOT_GRAD;
-				break;
-			}
+	for (size_t i = 0; i < n && !err; i++) {
+		const pt_op *o = &ops[i];
+		unsigned char *cell = &s[(size_t)o->chunk * mbmax + (size_t)o->mb];
+		switch (o->kind) {
+		case PT_OP_F:
+			err = input_f(&x, i, o, o->chunk, o->mb);
+			break;
+		case PT_OP_FB: /* its forward, then its backward */
+			if (!(err = input_f(&x, i, o, o->chunk, o->mb)))
+				err = input_b(&x, i, o, PT_OP_B, o->chunk2, o->mb2);
+			break;
+		case PT_OP_B:
+		case PT_OP_I:
+			err = input_b(&x, i, o, o->kind, o->chunk, o->mb);
+			break;
+		case PT_OP_W:
+			if (!(*cell & I_DONE))
+				err = bad(r, i, o, "weight gradients before the I that defers them");
+			break;
+		case PT_OP_SEND:
+			if (o->payload == PT_ACT && !(*cell & F_DONE))
+				err = bad(r, i, o, "sends an activation before the forward that makes it");
+			else if (o->payload == PT_GRAD && !(*cell & (B_DONE | I_DONE)))
+				err = bad(r, i, o, "sends a gradient before the backward that makes it");
+			break;
+		case PT_OP_RECV:
+			*cell |= o->payload == PT_ACT ? GOT_ACT : GOT_GRAD;
+			break;
 		}
 	}
-out:
-	free(s);
-	free(nb);
 	return err;
 }
 
@@ -434,13 +456,52 @@ static int check_pairs(const pt_plan *p)
 	return err;
 }
 
-int pt_plan_validate(const pt_plan *p)
+int pt_plan_check_ranks(const pt_plan *p, int (*get)(void *arg, int r, pt_op **ops, size_t *n), void *arg)
 {
+	/* The layout first, as pt_plan_validate: the tables are sized and
+	 * indexed by it. Then each rank read once: its counts, then its inputs
+	 * (the counts check the kinds, ranges and payloads that the inputs'
+	 * state is indexed by). */
+	struct counts cx = {0};
+	struct inputs ix = {0};
 	int err = check_layout(p);
 	if (!err)
-		err = check_counts(p);
+		err = counts_init(p, &cx);
 	if (!err)
-		err = check_inputs(p);
+		err = inputs_init(p, &ix);
+	for (int r = 0; r < p->ranks && !err; r++) {
+		pt_op *ops = NULL;
+		size_t n = 0;
+		if (!(err = get(arg, r, &ops, &n)) && !(err = counts_rank(p, &cx, r, ops, n)))
+			err = inputs_rank(p, &ix, r, ops, n);
+		free(ops);
+	}
+	if (!err)
+		err = counts_finish(p, &cx);
+	counts_fini(&cx);
+	inputs_fini(&ix);
+	return err;
+}
+
+int pt_plan_validate(const pt_plan *p)
+{
+	/* (0) before anything is sized or indexed by the layout; (1) over
+	 * every rank before (2) */
+	struct counts cx = {0};
+	struct inputs ix = {0};
+	int err = check_layout(p);
+	if (!err)
+		err = counts_init(p, &cx);
+	for (int r = 0; r < p->ranks && !err; r++)
+		err = counts_rank(p, &cx, r, p->rank[r].ops, p->rank[r].n);
+	if (!err)
+		err = counts_finish(p, &cx);
+	if (!err)
+		err = inputs_init(p, &ix);
+	for (int r = 0; r < p->ranks && !err; r++)
+		err = inputs_rank(p, &ix, r, p->rank[r].ops, p->rank[r].n);
+	counts_fini(&cx);
+	inputs_fini(&ix);
 	if (!err)
 		err = check_pairs(p);
 	if (!err) {

@@ -417,9 +417,38 @@ static size_t find_forward(const pt_plan *p, int r, int chunk, int mb)
 	return 0;
 }
 
-/* Plans as a corrupt or foreign trace gives them back (pt_plan_from_trace):
- * kinds no plan has, chunks at no stage. Each is refused by name, before
- * anything indexes by it (the counts once wrote past their table). */
+/* Rank r of the plan at arg as pt_plan_check_ranks takes it: a malloc'ed copy. */
+static int copy_rank(void *arg, int r, pt_op **ops, size_t *n)
+{
+	const pt_rank_plan *rp = &((const pt_plan *)arg)->rank[r];
+	*n = rp->n;
+	*ops = malloc((rp->n ? rp->n : 1) * sizeof **ops);
+	if (!*ops)
+		return PT_ENOMEM;
+	memcpy(*ops, rp->ops, rp->n * sizeof **ops);
+	return 0;
+}
+
+/* p is refused (PT_EPLAN) by pt_plan_validate and, with the same message, by
+ * pt_plan_check_ranks, the checks `stats` runs a rank at a time on a trace's
+ * plan; the log then holds the latter's. */
+static void assert_refused(const pt_plan *p)
+{
+	tu_log_reset();
+	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	char *whole = strdup(tu_log_buf);
+	assert_non_null(whole);
+	tu_log_reset();
+	assert_int_equal(pt_plan_check_ranks(p, copy_rank, (void *)p), PT_EPLAN);
+	if (strcmp(whole, tu_log_buf))
+		fail_msg("pt_plan_validate said:\n%spt_plan_check_ranks said:\n%s", whole, tu_log_buf);
+	free(whole);
+}
+
+/* Plans as a corrupt or foreign trace gives them back (pt_plan_from_trace,
+ * or stats' rank-at-a-time reading): kinds no plan has, chunks at no stage.
+ * Each is refused by name on both paths, before anything indexes by it (the
+ * counts once wrote past their table). */
 static void test_validator_rejects_foreign_plans(void **state)
 {
 	(void)state;
@@ -431,8 +460,7 @@ static void test_validator_rejects_foreign_plans(void **state)
 		pt_plan *p = make(PT_SCHED_DUALPIPE, 4, 8);
 		size_t i = find_forward(p, 0, 1, 3);
 		p->rank[0].ops[i].kind = (uint8_t)k;
-		tu_log_reset();
-		assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+		assert_refused(p);
 		snprintf(want, sizeof want, "invalid plan: rank 0, step %zu (%s): a %s is activity below the ops", i,
 			 pt_kind_name(k), pt_kind_name(k));
 		assert_logged(want);
@@ -443,8 +471,7 @@ static void test_validator_rejects_foreign_plans(void **state)
 	for (size_t j = 0; j < sizeof odd / sizeof odd[0]; j++) {
 		pt_plan *p = make(PT_SCHED_1F1B, 4, 8);
 		p->rank[3].ops[2].kind = (uint8_t)odd[j];
-		tu_log_reset();
-		assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+		assert_refused(p);
 		snprintf(want, sizeof want, "invalid plan: rank 3, step 2 (?): unknown op kind %d", odd[j]);
 		assert_logged(want);
 		pt_plan_destroy(p);
@@ -455,16 +482,14 @@ static void test_validator_rejects_foreign_plans(void **state)
 	pt_plan *p = make(PT_SCHED_1F1B, 2, 2);
 	p->chunk[1] = (pt_chunk_info){1, 0, -1, -1};
 	p->holder[1] = -1;
-	tu_log_reset();
-	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_refused(p);
 	assert_logged("invalid plan: rank 1, chunk 0 is not placed on any stage");
 	pt_plan_destroy(p);
 
 	/* a chunk past the plan's pipelines: its cells lay past the counts */
 	p = make(PT_SCHED_1F1B, 2, 2);
 	p->chunk[1].pipe = 1;
-	tu_log_reset();
-	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_refused(p);
 	assert_logged("invalid plan: rank 1, chunk 0 sits at pipeline 1, stage 1; the plan has 1 pipeline(s) of 2 "
 		      "stages");
 	pt_plan_destroy(p);
@@ -473,8 +498,7 @@ static void test_validator_rejects_foreign_plans(void **state)
 	p = make(PT_SCHED_1F1B, 2, 2);
 	pt_plan_place(p, 1, 0, 0, 0);
 	p->holder[1] = -1;
-	tu_log_reset();
-	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_refused(p);
 	assert_logged("invalid plan: rank 0, chunk 0 and rank 1, chunk 0 both sit at pipeline 0, stage 0");
 	pt_plan_destroy(p);
 
@@ -485,8 +509,7 @@ static void test_validator_rejects_foreign_plans(void **state)
 	assert_non_null(h);
 	p->holder = h;
 	h[2] = -1;
-	tu_log_reset();
-	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_refused(p);
 	assert_logged("invalid plan: no chunk holds pipeline 0, stage 2");
 	pt_plan_destroy(p);
 
@@ -496,8 +519,7 @@ static void test_validator_rejects_foreign_plans(void **state)
 	while (p->rank[0].ops[s].kind != PT_OP_SEND)
 		s++;
 	p->rank[0].ops[s].payload = 7;
-	tu_log_reset();
-	assert_int_equal(pt_plan_validate(p), PT_EPLAN);
+	assert_refused(p);
 	snprintf(want, sizeof want, "invalid plan: rank 0, step %zu (", s);
 	assert_logged(want);
 	assert_logged("): payload 7 is neither an activation nor a gradient");

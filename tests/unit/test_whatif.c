@@ -5,9 +5,12 @@
  * rank's bubble exactly (many schedules, both communication modes, costly
  * links); kinds a run did not execute are derived and flagged; the link fit
  * with several message sizes recovers latency and bandwidth; a trace with
- * nothing to calibrate on is refused with a message naming it.
+ * nothing to calibrate on is refused with a message naming it. The walk
+ * that reads a plan from the trace as it goes (pt_sim_replay) times it as
+ * pt_sim_run does, in windows of any size.
  */
 #include <math.h>
+#include <sqlite3.h>
 
 #include "tu_sim.h"
 
@@ -272,6 +275,124 @@ static void test_plan_from_trace(void **state)
 	}
 }
 
+/* pt_sim_replay against pt_sim_run: the same window and per-rank compute
+ * time, whatever the window of ops it reads at a time (1: every op a read;
+ * 2: flush batches longer than it). */
+static void replay_one(int sched, int P, int N, int mode, const pt_cost *cost, int64_t bytes)
+{
+	pt_plan *p = tu_plan(sched, P, N, bytes);
+	char path[512];
+	tu_record_sim(p, cost, mode, "replay.db", path, sizeof path);
+	pt_sim *sim;
+	assert_int_equal(pt_sim_run(p, cost, mode, &sim), 0);
+	int64_t lo = INT64_MAX, hi = INT64_MIN, *busy = calloc((size_t)P, sizeof *busy);
+	for (int r = 0; r < P; r++) {
+		for (size_t i = 0; i < p->rank[r].n; i++) {
+			const pt_sim_step *s = &sim->step[r][i];
+			lo = s->start < lo ? s->start : lo;
+			hi = s->end > hi ? s->end : hi;
+			if (pt_kind_is_compute(p->rank[r].ops[i].kind))
+				busy[r] += s->end - s->start;
+		}
+	}
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	int64_t *got = calloc((size_t)P, sizeof *got);
+	const size_t windows[] = {1, 2, 7, 0};
+	for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+		int64_t glo, ghi;
+		pt_replay_window_ = windows[w];
+		tu_log_reset();
+		if (pt_sim_replay(t, p, cost, mode, got, &glo, &ghi))
+			fail_msg("%s %s, window %zu:\n%s", p->name, pt_comm_name(mode), windows[w], tu_log_buf);
+		if (glo != lo || ghi != hi)
+			fail_msg("%s %s, window %zu: [%lld, %lld], pt_sim_run [%lld, %lld]", p->name,
+				 pt_comm_name(mode), windows[w], (long long)glo, (long long)ghi, (long long)lo,
+				 (long long)hi);
+		for (int r = 0; r < P; r++)
+			assert_int_equal(got[r], busy[r]);
+	}
+	pt_replay_window_ = 0;
+	free(got);
+	free(busy);
+	pt_trace_close(t);
+	pt_sim_destroy(sim);
+	pt_plan_destroy(p);
+}
+
+static void test_replay(void **state)
+{
+	(void)state;
+	pt_cost def = pt_cost_default(), odd = odd_costs();
+	for (int mode = PT_COMM_FLUSH; mode <= PT_COMM_OVERLAP; mode++) {
+		replay_one(PT_SCHED_DUALPIPE, 8, 20, mode, &odd, 64 << 20);
+		replay_one(PT_SCHED_DUALPIPEV, 4, 10, mode, &def, 0);
+		replay_one(PT_SCHED_1F1B, 6, 12, mode, &odd, 16 << 20);
+		replay_one(PT_SCHED_ZB1P, 6, 12, mode, &odd, 8 << 20);
+		replay_one(PT_SCHED_GPIPE, 4, 8, mode, &odd, 1 << 20);
+		replay_one(PT_SCHED_INTERLEAVED, 4, 8, mode, &odd, 4 << 20);
+		replay_one(PT_SCHED_ZBV, 4, 8, mode, &odd, 4 << 20);
+	}
+}
+
+/* A window of a rank's plan at a time reads what the whole rank reads, and
+ * refuses what it refuses. */
+static void test_plan_read(void **state)
+{
+	(void)state;
+	pt_cost def = pt_cost_default();
+	pt_plan *p = tu_plan(PT_SCHED_DUALPIPE, 4, 8, 1024);
+	char path[512];
+	tu_record_sim(p, &def, PT_COMM_FLUSH, "windows.db", path, sizeof path);
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	for (int r = 0; r < p->ranks; r++) {
+		pt_op *all, win[3];
+		size_t n, got, at = 0;
+		int64_t step = 0;
+		assert_int_equal(pt_trace_plan(t, r, &all, &n), 0);
+		assert_int_equal(n, p->rank[r].n);
+		do {
+			assert_int_equal(pt_trace_plan_read(t, r, &step, win, 3, &got), 0);
+			assert_true(at + got <= n);
+			assert_memory_equal(win, &all[at], got * sizeof *win);
+			at += got;
+			assert_int_equal(step, (int64_t)at);
+		} while (got);
+		assert_int_equal(at, n);
+		free(all);
+	}
+	pt_trace_close(t);
+
+	/* a value wider than its field is corruption, read a window at a time
+	 * or whole: the ops before it, then PT_ECORRUPT naming it */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE plan SET chunk = 65536 WHERE rank = 1 AND step = 4", 0, 0, 0),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_op win[3];
+	size_t got, at = 0;
+	int64_t step = 0;
+	int err;
+	tu_log_reset();
+	while (!(err = pt_trace_plan_read(t, 1, &step, win, 3, &got)) && got)
+		at += got;
+	assert_int_equal(err, PT_ECORRUPT);
+	assert_int_equal(at + got, 4);
+	assert_int_equal(step, 4);
+	assert_logged("windows.db: the plan of rank 1, step 4: chunk 65536 is out of range");
+	pt_op *all;
+	size_t n;
+	tu_log_reset();
+	assert_int_equal(pt_trace_plan(t, 1, &all, &n), PT_ECORRUPT);
+	assert_null(all);
+	assert_logged("windows.db: the plan of rank 1, step 4: chunk 65536 is out of range");
+	pt_trace_close(t);
+	pt_plan_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +402,8 @@ int main(void)
 		cmocka_unit_test(test_link_fit_sizes),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_plan_from_trace),
+		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_plan_read),
 	};
 	int rc = cmocka_run_group_tests_name("whatif", tests, NULL, NULL);
 	tu_tmp_cleanup();

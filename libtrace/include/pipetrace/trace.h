@@ -513,8 +513,19 @@ int pt_trace_stream(pt_trace *t, int rank, uint32_t stream, enum pt_stream_role 
 int pt_trace_streams(pt_trace *t, int rank, uint32_t *ids, int max);
 
 /* The planned ops of one rank in step order, malloc'ed (caller frees). A rank
- * without a plan gives *n = 0. */
+ * without a plan gives *n = 0. PT_ECORRUPT (logged, naming the file, rank,
+ * step and column) for a value wider than its pt_op field (a kind, payload,
+ * phase or tag past 255, a chunk outside int16); reader errors (logged). */
 int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n);
+
+/* Part of one rank's plan, for a reader that walks many ranks at once and
+ * cannot hold them all: up to max ops whose step is >= *step, in step order,
+ * into the caller's ops; *n says how many (0 past the end) and *step moves
+ * past the last one read. One statement is kept for these calls until
+ * pt_trace_close. PT_ECORRUPT (logged) for a value wider than its field,
+ * as pt_trace_plan (the ops before it are in ops, *n and *step count
+ * them); reader errors (logged). Not thread-safe on one t. */
+int pt_trace_plan_read(pt_trace *t, int rank, int64_t *step, pt_op *ops, size_t max, size_t *n);
 
 /* A string by id (borrowed until close); "" for 0 or an unknown id. */
 const char *pt_trace_string(pt_trace *t, uint32_t id);
