@@ -81,7 +81,17 @@ static const int table_kind[PT_NTABLES] = {
 	[PT_TBL_SYNC] = PT_OP_SYNC,	 [PT_TBL_RUNTIME] = PT_OP_RUNTIME, [PT_TBL_RANGES] = PT_OP_RANGE,
 };
 
-static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
+/* Times past 2^56 ns (over two years) are no run's: a damaged row. Kept
+ * well below INT64_MAX so that sums over thousands of ranks cannot overflow. */
+#define TIME_MAX (INT64_C(1) << 56)
+
+/* v in [lo, hi], else the row is damage, which a cast would hide (a kind
+ * or chunk wider than its field, a time no run has): *bad names the column. */
+#define FITS(v, lo, hi, col) ((v) >= (lo) && (v) <= (hi) ? 1 : (*bad = (col), *badv = (v), 0))
+#define TIME_OK(v, col) FITS(v, -TIME_MAX, TIME_MAX, col)
+
+/* Decode the row into e: 1, or 0 with *bad and *badv set (e unusable). */
+static int row_to_event(sqlite3_stmt *st, int table, pt_event *e, const char **bad, int64_t *badv)
 {
 #define I(i) sqlite3_column_int(st, i)
 #define I64(i) sqlite3_column_int64(st, i)
@@ -90,20 +100,29 @@ static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
 	e->stream = (uint32_t)I64(1);
 	e->step = -1;
 	e->device = -1;
+	int64_t kind, chunk, chunk2, payload;
 	switch (table) {
 	case PT_TBL_OPS:
 		e->step = I(2);
-		e->op = pt_op_make(I(3), I(4), I(5));
-		e->op.chunk2 = (int16_t)I(6);
+		kind = I64(3), chunk = I64(4), chunk2 = I64(6);
+		if (!FITS(kind, 0, UINT8_MAX, "kind") || !FITS(chunk, INT16_MIN, INT16_MAX, "chunk") ||
+		    !FITS(chunk2, INT16_MIN, INT16_MAX, "chunk2"))
+			return 0;
+		e->op = pt_op_make((int)kind, (int)chunk, I(5));
+		e->op.chunk2 = (int16_t)chunk2;
 		e->op.mb2 = I(7);
 		e->start_ns = I64(8);
 		e->end_ns = I64(9);
 		e->posted_ns = e->start_ns;
-		return;
+		return TIME_OK(e->start_ns, "start_ns") && TIME_OK(e->end_ns, "end_ns");
 	case PT_TBL_COMMS:
 		e->step = I(2);
-		e->op = pt_op_make(I(3), I(5), I(6));
-		e->op.payload = (uint8_t)I(4);
+		kind = I64(3), payload = I64(4), chunk = I64(5);
+		if (!FITS(kind, 0, UINT8_MAX, "kind") || !FITS(payload, 0, UINT8_MAX, "payload") ||
+		    !FITS(chunk, INT16_MIN, INT16_MAX, "chunk"))
+			return 0;
+		e->op = pt_op_make((int)kind, (int)chunk, I(6));
+		e->op.payload = (uint8_t)payload;
 		e->op.peer = I(7);
 		e->op.seq = I(8);
 		e->op.batch = I(9);
@@ -111,7 +130,8 @@ static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
 		e->posted_ns = I64(11);
 		e->start_ns = I64(12);
 		e->end_ns = I64(13);
-		return;
+		return TIME_OK(e->posted_ns, "posted_ns") && TIME_OK(e->start_ns, "start_ns") &&
+		       TIME_OK(e->end_ns, "end_ns");
 	}
 	e->op = pt_op_make(table_kind[table], -1, -1);
 	e->device = I(2);
@@ -137,6 +157,7 @@ static void row_to_event(sqlite3_stmt *st, int table, pt_event *e)
 		e->op.seq = I(9);
 		break;
 	}
+	return TIME_OK(e->start_ns, "start_ns") && TIME_OK(e->end_ns, "end_ns");
 #undef I
 #undef I64
 }
@@ -326,7 +347,15 @@ again:
 			c->ev = ev;
 			c->cap = cap;
 		}
-		row_to_event(st, tbl, &c->ev[c->nev++]);
+		const char *col;
+		int64_t v;
+		if (!row_to_event(st, tbl, &c->ev[c->nev], &col, &v)) {
+			int rank = sqlite3_column_int(st, 0);
+			sqlite3_reset(st);
+			return pt_logerr(PT_ECORRUPT, "%s: damaged trace: a row of '%s' (rank %d) has %s %lld",
+					 c->t->path, pt_tables[tbl].name, rank, col, (long long)v);
+		}
+		c->nev++;
 	}
 	sqlite3_reset(st); /* let go of its pages */
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -95,6 +95,15 @@ expect_err 2 "trunc.db: truncated database" "a truncated database" $P export "$T
 printf 'not a database\n' >"$T/text.db"
 expect_err 2 "text.db: not an SQLite database" "a text file" $P export "$T/text.db" -o "$T/bad4.json"
 expect_err 2 "missing.db: no such file" "a missing database" $P export "$T/missing.db" -o "$T/bad5.csv"
+cp "$T/dp.db" "$T/wide.db"
+sqlite3 "$T/wide.db" "UPDATE comms SET end_ns = 4611686018427387904 WHERE rank = 3 AND seq = 2 AND kind = 6"
+expect_err 2 "wide.db: damaged trace: a row of 'comms' \(rank 3\) has end_ns 4611686018427387904" \
+	"a time no run has (2^62 ns): damage, named" $P export "$T/wide.db" -o "$T/bad9.pftrace"
+expect_err 2 "wide.db: damaged trace: a row of 'comms'" "... by stats too" $P stats "$T/wide.db"
+cp "$T/dp.db" "$T/widekind.db"
+sqlite3 "$T/widekind.db" "UPDATE ops SET kind = 257 WHERE rank = 2 AND step = (SELECT min(step) FROM ops WHERE rank = 2)"
+expect_err 2 "widekind.db: damaged trace: a row of 'ops' \(rank 2\) has kind 257" \
+	"a kind wider than a byte (it would read as F): damage, named" $P export "$T/widekind.db" -o "$T/bad10.csv"
 expect_err 2 "already exists; pass --force" "an existing output is kept" $P export "$T/dp.db" -o "$T/dp.json"
 expect_err 2 "--ranks: '1-x' is not a list of ranks" "bad --ranks" $P export "$T/dp.db" -o "$T/bad6.csv" --ranks 1-x
 expect_err 2 "--kinds: unknown kind 'Q'" "bad --kinds" $P export "$T/dp.db" -o "$T/bad7.csv" --kinds F,Q
