@@ -68,22 +68,6 @@ static int64_t kth(char *base, size_t stride, size_t n, size_t k)
 #undef AT
 }
 
-/* The median of n int64s stride bytes apart (reorders them): the middle
- * value, or the mean of the two middle values rounded down. n > 0. */
-static int64_t median_at(char *base, size_t stride, size_t n)
-{
-	int64_t b = kth(base, stride, n, n / 2);
-	if (n % 2)
-		return b;
-	int64_t a = INT64_MIN; /* the largest below the middle: what kth left before it */
-	for (size_t i = 0; i < n / 2; i++)
-		if (*(int64_t *)(base + i * stride) > a)
-			a = *(int64_t *)(base + i * stride);
-	return a + (b - a) / 2;
-}
-
-static int64_t median(int64_t *v, size_t n) { return median_at((char *)v, sizeof *v, n); }
-
 /* The last transfer seen on each directed link (sender, receiver), for the
  * queueing evidence: open addressing on the pair. */
 struct lastx {
@@ -128,29 +112,270 @@ static struct lastx *link_slot(struct links *l, int a, int b)
 	return &l->v[h];
 }
 
-/* A message's size and transfer time; bytes first: cmp_pair sorts by size,
- * then by duration. */
 struct pair {
 	int64_t bytes, dur;
 };
 
-static int cmp_pair(const void *a, const void *b)
-{
-	const struct pair *x = a, *y = b;
-	if (x->bytes != y->bytes)
-		return x->bytes < y->bytes ? -1 : 1;
-	return x->dur < y->dur ? -1 : x->dur > y->dur;
-}
-
-/* The messages read, one pair each (16 bytes: a million messages cost
- * 16 MB, the most memory `stats` spends), and the queueing evidence. */
-struct msgs {
-	struct pair *v;
-	size_t n, cap;
-	struct i64v queued;
+/* A multiset of values in groups (an op kind, a message size), held as
+ * counts so that a median never needs every value at once (ten million
+ * messages were 160 MB as pairs). While there are at most tally_cap_
+ * distinct (group, value) cells the counts are exact and a median is read
+ * off them; past that they become (group, bucket) counts, a bucket about
+ * 1/1024 of its values wide, and a median takes a second read of the same
+ * rows that keeps only the values of the one or two buckets it lies in,
+ * then selects among them. Either way the result is the exact median. */
+struct cell {
+	int64_t group, key, count; /* key: the value, or its bucket once coarse */
 };
 
-/* Read every message of one kind (SEND or RECV) into m. */
+/* What a median needs: ranks lo and hi (lo = hi for an odd count) of a
+ * group (TALLY_ANY: every group), and, once coarse, the values of buckets
+ * [b_lo, b_hi] collected on the second read, below of them counted before. */
+struct want {
+	int64_t group;
+	int64_t lo, hi;
+	int64_t b_lo, b_hi, below;
+	int done;
+	int64_t result;
+	struct i64v got;
+};
+
+struct tally {
+	struct cell *v; /* open addressing, cap a power of two; count 0: empty */
+	size_t n, cap;
+	int coarse;
+	int collect;	 /* the second read: add() gathers the wants' values */
+	struct want *want; /* sorted by group, TALLY_ANY (the smallest) first */
+	size_t nwant, capwant;
+};
+
+#define TALLY_ANY INT64_MIN
+size_t pt_calib_cap_ = 1u << 16;
+
+static int64_t bucket(int64_t v)
+{
+	if (v < 1024)
+		return v;
+	int e = 63 - __builtin_clzll((uint64_t)v);
+	return ((int64_t)(e - 9) << 10) + ((v >> (e - 10)) - 1024);
+}
+
+static size_t cell_hash(int64_t group, int64_t key, size_t cap)
+{
+	uint64_t h = (uint64_t)group * 0x9E3779B97F4A7C15ull ^ (uint64_t)key * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct cell *cell_at(struct cell *v, size_t cap, int64_t group, int64_t key)
+{
+	size_t h = cell_hash(group, key, cap);
+	while (v[h].count && (v[h].group != group || v[h].key != key))
+		h = (h + 1) & (cap - 1);
+	return &v[h];
+}
+
+/* Rehash into cap cells, bucketing the keys when coarse is set. */
+static int rehash(struct tally *t, size_t cap, int coarse)
+{
+	struct cell *v = calloc(cap, sizeof *v);
+	if (!v)
+		return PT_ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < t->cap; i++) {
+		if (!t->v[i].count)
+			continue;
+		int64_t key = coarse && !t->coarse ? bucket(t->v[i].key) : t->v[i].key;
+		struct cell *c = cell_at(v, cap, t->v[i].group, key);
+		if (!c->count) {
+			*c = (struct cell){t->v[i].group, key, 0};
+			n++;
+		}
+		c->count += t->v[i].count;
+	}
+	free(t->v);
+	t->v = v;
+	t->cap = cap;
+	t->n = n;
+	t->coarse = coarse;
+	return 0;
+}
+
+static int cmp_want_group(const void *a, const void *b)
+{
+	const struct want *x = a, *y = b;
+	return x->group < y->group ? -1 : x->group > y->group;
+}
+
+static int tally_add(struct tally *t, int64_t group, int64_t value)
+{
+	if (t->collect) {
+		int64_t b = bucket(value);
+		struct want key = {.group = group}, *w = t->nwant ? bsearch(&key, t->want, t->nwant, sizeof key, cmp_want_group) : NULL;
+		struct want *any = t->nwant && t->want[0].group == TALLY_ANY ? &t->want[0] : NULL;
+		if (w && !w->done && b >= w->b_lo && b <= w->b_hi && push(&w->got, value))
+			return PT_ENOMEM;
+		if (any && !any->done && b >= any->b_lo && b <= any->b_hi && push(&any->got, value))
+			return PT_ENOMEM;
+		return 0;
+	}
+	int64_t key = t->coarse ? bucket(value) : value;
+	if (2 * (t->n + 1) > t->cap) {
+		int coarse = t->coarse || t->n + 1 > pt_calib_cap_;
+		int err = rehash(t, coarse && !t->coarse ? t->cap : t->cap ? t->cap * 2 : 256, coarse);
+		if (err)
+			return err;
+		key = t->coarse ? bucket(value) : value;
+		if (2 * (t->n + 1) > t->cap && (err = rehash(t, t->cap * 2, t->coarse)))
+			return err;
+	}
+	struct cell *c = cell_at(t->v, t->cap, group, key);
+	if (!c->count) {
+		*c = (struct cell){group, key, 0};
+		t->n++;
+	}
+	c->count++;
+	return 0;
+}
+
+static int cmp_cell(const void *a, const void *b)
+{
+	const struct cell *x = a, *y = b;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The tally's cells sorted by (group, key), malloc'ed (NULL when empty). */
+static int sorted_cells(const struct tally *t, struct cell **out)
+{
+	*out = NULL;
+	if (!t->n)
+		return 0;
+	struct cell *v = malloc(t->n * sizeof *v);
+	if (!v)
+		return PT_ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].count)
+			v[k++] = t->v[i];
+	qsort(v, k, sizeof *v, cmp_cell);
+	*out = v;
+	return 0;
+}
+
+/* Ask for the median of group (TALLY_ANY: of every value); tally_get then
+ * finds it. Exact tallies answer at once; coarse ones name the buckets the
+ * second read must collect. The group must hold values. */
+static int tally_want(struct tally *t, int64_t group)
+{
+	struct cell *v;
+	int err = sorted_cells(t, &v);
+	if (err)
+		return err;
+	/* (key, count) of the group, keys merged across groups for TALLY_ANY */
+	size_t m = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (group != TALLY_ANY && v[i].group != group)
+			continue;
+		v[m++] = (struct cell){0, v[i].key, v[i].count};
+	}
+	if (group == TALLY_ANY) {
+		qsort(v, m, sizeof *v, cmp_cell);
+		size_t k = 0;
+		for (size_t i = 0; i < m; i++) {
+			if (k && v[k - 1].key == v[i].key)
+				v[k - 1].count += v[i].count;
+			else
+				v[k++] = v[i];
+		}
+		m = k;
+	}
+	int64_t n = 0;
+	for (size_t i = 0; i < m; i++)
+		n += v[i].count;
+	struct want w = {.group = group, .hi = n / 2, .lo = n % 2 ? n / 2 : n / 2 - 1};
+	int64_t below = 0, key_lo = 0, key_hi = 0, below_lo = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (w.lo >= below && w.lo < below + v[i].count) {
+			key_lo = v[i].key;
+			below_lo = below;
+		}
+		if (w.hi >= below && w.hi < below + v[i].count)
+			key_hi = v[i].key;
+		below += v[i].count;
+	}
+	free(v);
+	if (!t->coarse) {
+		w.done = 1;
+		w.result = key_lo + (key_hi - key_lo) / 2; /* median()'s rule */
+	} else {
+		w.b_lo = key_lo;
+		w.b_hi = key_hi;
+		w.below = below_lo;
+	}
+	if ((err = pt_grow(&t->want, &t->capwant, t->nwant + 1, sizeof *t->want)))
+		return err;
+	/* kept sorted by group; a group is asked for once */
+	size_t at = t->nwant;
+	while (at && t->want[at - 1].group > group) {
+		t->want[at] = t->want[at - 1];
+		at--;
+	}
+	t->want[at] = w;
+	t->nwant++;
+	return 0;
+}
+
+/* The want for group (after tally_want). */
+static struct want *tally_get(struct tally *t, int64_t group)
+{
+	struct want key = {.group = group};
+	return bsearch(&key, t->want, t->nwant, sizeof key, cmp_want_group);
+}
+
+static int tally_pending(const struct tally *t)
+{
+	for (size_t i = 0; i < t->nwant; i++)
+		if (!t->want[i].done)
+			return 1;
+	return 0;
+}
+
+/* After the second read: select each pending median among what it collected. */
+static void tally_settle(struct tally *t)
+{
+	t->collect = 0;
+	for (size_t i = 0; i < t->nwant; i++) {
+		struct want *w = &t->want[i];
+		if (w->done)
+			continue;
+		int64_t b = kth((char *)w->got.v, sizeof *w->got.v, w->got.n, (size_t)(w->hi - w->below));
+		int64_t a = w->lo == w->hi ? b : kth((char *)w->got.v, sizeof *w->got.v, w->got.n, (size_t)(w->lo - w->below));
+		w->result = a + (b - a) / 2;
+		w->done = 1;
+		free(w->got.v);
+		w->got = (struct i64v){0};
+	}
+}
+
+static void tally_fini(struct tally *t)
+{
+	for (size_t i = 0; t->want && i < t->nwant; i++)
+		free(t->want[i].got.v);
+	free(t->want);
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+/* The messages read: each one's duration by size, and the spacing of the
+ * transfers that queued behind another on their link. */
+struct msgs {
+	struct tally dur, queued;
+	int64_t n, nqueued;
+};
+
+/* Read every message of one kind (SEND or RECV) into m (again, on the
+ * second read of a coarse tally: the same rows in the same order). */
 static int read_messages(pt_trace *t, int kind, struct msgs *m)
 {
 	pt_query q = pt_query_all();
@@ -163,21 +388,14 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 	struct links links = {0};
 	pt_event ev;
 	int got;
+	int count = !m->dur.collect && !m->queued.collect;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
 		int64_t d = ev.end_ns - ev.start_ns;
 		if (d < 0)
 			continue;
-		if (m->n == m->cap) {
-			size_t cap = m->cap ? m->cap * 2 : 256;
-			struct pair *v = realloc(m->v, cap * sizeof *v);
-			if (!v) {
-				err = PT_ENOMEM;
-				break;
-			}
-			m->v = v;
-			m->cap = cap;
-		}
-		m->v[m->n++] = (struct pair){ev.op.bytes, d};
+		if ((err = tally_add(&m->dur, ev.op.bytes, d)))
+			break;
+		m->n += count;
 		if (kind != PT_OP_SEND)
 			continue;
 		/* A transfer that began after its send was posted, while the
@@ -188,9 +406,11 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 			err = PT_ENOMEM;
 			break;
 		}
-		if (lx->start >= 0 && ev.start_ns > ev.posted_ns && ev.start_ns > lx->start && ev.start_ns <= lx->end &&
-		    (err = push(&m->queued, ev.start_ns - lx->start)))
-			break;
+		if (lx->start >= 0 && ev.start_ns > ev.posted_ns && ev.start_ns > lx->start && ev.start_ns <= lx->end) {
+			if ((err = tally_add(&m->queued, 0, ev.start_ns - lx->start)))
+				break;
+			m->nqueued += count;
+		}
 		lx->start = ev.start_ns;
 		lx->end = ev.end_ns;
 	}
@@ -201,54 +421,59 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 	return err;
 }
 
-static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
+/* Settle the medians asked of m, reading the messages again if a tally went coarse. */
+static int settle_msgs(pt_trace *t, int kind, struct msgs *m)
 {
-	size_t n = m->n;
-	info->nmsgs = (int64_t)n;
+	if (!tally_pending(&m->dur) && !tally_pending(&m->queued))
+		return 0;
+	m->dur.collect = tally_pending(&m->dur);
+	m->queued.collect = tally_pending(&m->queued);
+	int err = read_messages(t, kind, m);
+	tally_settle(&m->dur);
+	tally_settle(&m->queued);
+	return err;
+}
+
+static int fit_link(pt_trace *t, int kind, struct msgs *m, pt_cost *cost, pt_calib *info)
+{
+	int64_t n = m->n;
+	info->nmsgs = n;
 	cost->latency = 0;
 	cost->bandwidth = 0;
 	if (!n) {
 		info->link_method = "no messages: free links";
 		return 0;
 	}
-	/* One size, nearly always: its median picked in place. Several: sorted
-	 * by size, then duration, each size's median read off its run. */
-	struct pair *pairs = m->v, *pts = NULL;
-	int64_t *tmp = NULL;
-	int err = 0;
-	size_t npts = 1; /* pts: (size, median duration of that size) */
-	for (size_t i = 1; i < n && npts == 1; i++)
-		npts += pairs[i].bytes != pairs[0].bytes;
-	if (npts > 1) {
-		qsort(pairs, n, sizeof *pairs, cmp_pair);
-		npts = 1;
-		for (size_t i = 1; i < n; i++)
-			npts += pairs[i].bytes != pairs[i - 1].bytes;
-	}
-	if (!(pts = malloc(npts * sizeof *pts))) {
+	/* pts: (size, median duration of that size), by size */
+	struct cell *v = NULL;
+	struct pair *pts = NULL;
+	int err = sorted_cells(&m->dur, &v);
+	size_t npts = 0;
+	for (size_t i = 0; !err && i < m->dur.n; i++)
+		npts += !i || v[i].group != v[i - 1].group;
+	if (!err && !(pts = malloc(npts * sizeof *pts)))
 		err = PT_ENOMEM;
-		goto out;
-	}
-	if (npts == 1) {
-		pts[0] = (struct pair){pairs[0].bytes, median_at((char *)&pairs[0].dur, sizeof *pairs, n)};
-	} else {
-		size_t k = 0;
-		for (size_t i = 0, j; i < n; i = j) {
-			for (j = i; j < n && pairs[j].bytes == pairs[i].bytes; j++)
-				;
-			size_t mid = i + (j - i) / 2;
-			int64_t a = pairs[mid - ((j - i) % 2 ? 0 : 1)].dur, b = pairs[mid].dur;
-			pts[k++] = (struct pair){pairs[i].bytes, a + (b - a) / 2}; /* median()'s rule */
+	for (size_t i = 0, k = 0; !err && i < m->dur.n; i++)
+		if (!i || v[i].group != v[i - 1].group) {
+			pts[k++].bytes = v[i].group;
+			err = tally_want(&m->dur, v[i].group);
 		}
-	}
+	if (!err && npts == 1 && m->queued.n)
+		err = tally_want(&m->queued, 0);
+	if (!err)
+		err = settle_msgs(t, kind, m);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < npts; i++)
+		pts[i].dur = tally_get(&m->dur, pts[i].bytes)->result;
 	info->nsizes = (int)npts;
 	if (npts == 1) {
 		int64_t b0 = pts[0].bytes, d0 = pts[0].dur;
-		info->nqueued = (int64_t)m->queued.n;
+		info->nqueued = m->nqueued;
 		info->msg_bytes = b0;
 		info->msg_dur = d0;
-		if (b0 > 0 && m->queued.n) {
-			int64_t wire = median(m->queued.v, m->queued.n);
+		if (b0 > 0 && m->nqueued) {
+			int64_t wire = tally_get(&m->queued, 0)->result;
 			if (wire > d0)
 				wire = d0;
 			cost->latency = d0 - wire;
@@ -277,13 +502,9 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		icept = 0;
 	}
 	if (slope <= 0) {
-		if (!(tmp = malloc(n * sizeof *tmp))) {
-			err = PT_ENOMEM;
+		if ((err = tally_want(&m->dur, TALLY_ANY)) || (err = settle_msgs(t, kind, m)))
 			goto out;
-		}
-		for (size_t i = 0; i < n; i++)
-			tmp[i] = pairs[i].dur;
-		cost->latency = median(tmp, n);
+		cost->latency = tally_get(&m->dur, TALLY_ANY)->result;
 		info->link_method = "several sizes, no growth with size: all latency";
 	} else {
 		cost->latency = (int64_t)llround(icept);
@@ -291,8 +512,8 @@ static int fit_link(struct msgs *m, pt_cost *cost, pt_calib *info)
 		info->link_method = "several sizes: least squares through each size's median";
 	}
 out:
+	free(v);
 	free(pts);
-	free(tmp);
 	return err;
 }
 
@@ -338,14 +559,10 @@ static void derive(pt_cost *c, pt_calib *info)
 #undef SET
 }
 
-int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
+/* Tally every compute op's duration by kind into ops (again on the second
+ * read of a coarse tally). */
+static int read_ops(pt_trace *t, struct tally *ops, int64_t *nops)
 {
-	memset(info, 0, sizeof *info);
-	*cost = pt_cost_default();
-	struct i64v dur[PT_OP_FB + 1];
-	memset(dur, 0, sizeof dur);
-	struct msgs m;
-	memset(&m, 0, sizeof m);
 	pt_query q = pt_query_all();
 	q.sources = PT_SRC_OPS;
 	pt_cursor *c;
@@ -356,24 +573,47 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
 		int k = ev.op.kind;
-		if (pt_kind_is_compute(k) && ev.end_ns >= ev.start_ns && (err = push(&dur[k], ev.end_ns - ev.start_ns)))
+		if (!pt_kind_is_compute(k) || ev.end_ns < ev.start_ns)
+			continue;
+		if ((err = tally_add(ops, k, ev.end_ns - ev.start_ns)))
 			break;
+		nops[k] += !ops->collect;
 	}
 	if (got < 0)
 		err = got;
 	pt_cursor_close(c);
-	if (err)
-		goto out;
+	return err;
+}
+
+int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
+{
+	memset(info, 0, sizeof *info);
+	*cost = pt_cost_default();
+	struct tally ops;
+	memset(&ops, 0, sizeof ops);
+	struct msgs m;
+	memset(&m, 0, sizeof m);
+	int kind = PT_OP_SEND;
+	int err = read_ops(t, &ops, info->nops);
 	int64_t *v[PT_OP_FB + 1] = {NULL, &cost->f, &cost->b, &cost->i, &cost->w, &cost->fb};
 	int64_t total = 0;
-	for (int k = PT_OP_F; k <= PT_OP_FB; k++) {
-		info->nops[k] = (int64_t)dur[k].n;
-		total += (int64_t)dur[k].n;
-		if (dur[k].n)
-			*v[k] = median(dur[k].v, dur[k].n);
-		free(dur[k].v); /* before the messages: they are many too */
-		dur[k].v = NULL;
+	for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++) {
+		total += info->nops[k];
+		if (info->nops[k])
+			err = tally_want(&ops, k);
 	}
+	if (!err && tally_pending(&ops)) {
+		ops.collect = 1;
+		int64_t ignored[PT_OP_FB + 1];
+		err = read_ops(t, &ops, ignored);
+		tally_settle(&ops);
+	}
+	if (err)
+		goto out;
+	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+		if (info->nops[k])
+			*v[k] = tally_get(&ops, k)->result;
+	tally_fini(&ops);
 	if (!total) {
 		err = pt_logerr(PT_EINVAL, "%s: no compute ops (F, B, I, W, FB) to calibrate costs from",
 				pt_trace_path(t));
@@ -381,16 +621,15 @@ int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
 	}
 	derive(cost, info);
 	/* each message once: the sender's rows; a receiver's when no sender was recorded */
-	if ((err = read_messages(t, PT_OP_SEND, &m)))
+	if ((err = read_messages(t, kind, &m)))
 		goto out;
-	if (!m.n && (err = read_messages(t, PT_OP_RECV, &m)))
+	if (!m.n && (err = read_messages(t, kind = PT_OP_RECV, &m)))
 		goto out;
-	err = fit_link(&m, cost, info);
+	err = fit_link(t, kind, &m, cost, info);
 out:
-	for (int k = 0; k <= PT_OP_FB; k++)
-		free(dur[k].v);
-	free(m.v);
-	free(m.queued.v);
+	tally_fini(&ops);
+	tally_fini(&m.dur);
+	tally_fini(&m.queued);
 	return err;
 }
 

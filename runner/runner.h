@@ -295,6 +295,11 @@ typedef struct pt_calib {
  */
 int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info);
 
+/* Distinct (group, value) counts calibration keeps exactly before it counts
+ * buckets and reads the rows again for its medians (65536; tests lower it to
+ * walk that path on small traces). Not thread-safe to change. */
+extern size_t pt_calib_cap_;
+
 /* The compute kinds a plan uses: bit (1 << kind). */
 unsigned pt_plan_kinds(const pt_plan *plan);
 

@@ -212,6 +212,75 @@ static void test_link_fit_sizes(void **state)
 	assert_int_equal(c.b, -1);
 }
 
+/* Calibrate on path with the exact tallies and again with tallies forced
+ * to count buckets and read the rows twice: the same medians, exactly. */
+static void same_coarse(const char *path)
+{
+	pt_cost a, b;
+	pt_calib ia, ib;
+	calibrate(path, &a, &ia);
+	size_t cap = pt_calib_cap_;
+	pt_calib_cap_ = 3;
+	calibrate(path, &b, &ib);
+	pt_calib_cap_ = cap;
+	assert_memory_equal(&a, &b, sizeof a);
+	assert_memory_equal(&ia, &ib, sizeof ia);
+}
+
+/* Medians of jittered durations (odd and even counts, values in many
+ * buckets), per size, over all sizes and of queued spacings, are the same
+ * whether the calibration held exact counts or took a second read. */
+static void test_calibrate_coarse(void **state)
+{
+	(void)state;
+	uint64_t x = 88172645463325252ull;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+	char path[512];
+	/* several sizes, durations falling with size: the all-sizes median */
+	tu_path(path, sizeof path, "jitter.db");
+	pt_rec *rec = tu_hand_create(path, 2);
+	pt_tbuf *tb = pt_rec_thread(rec);
+	int64_t t0 = 0;
+	for (int i = 0; i < 2001; i++) {
+		int kind = i % 2 ? PT_OP_F : PT_OP_B;
+		int64_t d = (kind == PT_OP_F ? MS : 2 * MS) + (int64_t)(RND() % 50000);
+		pt_event e = tu_event(0, PT_STREAM_MAIN, kind, t0, t0 + d);
+		pt_emit(tb, &e);
+		t0 += 3 * MS;
+	}
+	for (int i = 0; i < 1000; i++) {
+		int64_t bytes = (int64_t)(1 + i % 4) << 20, d = 400000 / (1 + i % 4) + (int64_t)(RND() % 90000);
+		pt_event e = tu_event(0, PT_STREAM_P2P, PT_OP_SEND, t0, t0 + d);
+		e.op.bytes = bytes;
+		e.op.peer = 1;
+		e.op.seq = i;
+		pt_emit(tb, &e);
+		t0 += MS;
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+	same_coarse(path);
+	/* one size, transfers queued on their link: the wire time's median */
+	tu_path(path, sizeof path, "queued.db");
+	rec = tu_hand_create(path, 2);
+	tb = pt_rec_thread(rec);
+	t0 = 0;
+	pt_event f = tu_event(0, PT_STREAM_MAIN, PT_OP_F, 0, MS);
+	pt_emit(tb, &f);
+	for (int i = 0; i < 999; i++) {
+		int64_t d = 300000 + (int64_t)(RND() % 200000);
+		pt_event e = tu_event(0, PT_STREAM_P2P, PT_OP_SEND, t0, t0 + d);
+		e.posted_ns = t0 - 1;
+		e.op.bytes = 1 << 20;
+		e.op.peer = 1;
+		e.op.seq = i;
+		pt_emit(tb, &e);
+		t0 += d / 2 + (int64_t)(RND() % 1000);
+	}
+	assert_int_equal(pt_rec_close(rec), 0);
+	same_coarse(path);
+#undef RND
+}
+
 /* Nothing to calibrate on, nothing to re-simulate: refused, naming the file. */
 static void test_refusals(void **state)
 {
@@ -400,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_link_split),
 		cmocka_unit_test(test_derived_kinds),
 		cmocka_unit_test(test_link_fit_sizes),
+		cmocka_unit_test(test_calibrate_coarse),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_plan_from_trace),
 		cmocka_unit_test(test_replay),
