@@ -119,7 +119,9 @@ static int cmp_recv(const void *a, const void *b)
 
 /* A transfer that began while the previous one on its link (the previous
  * receive from that sender) was under way may have waited for the link:
- * only its sender knows when it was posted. Read those senders' messages. */
+ * only its sender knows when it was posted. Ask the reader for those
+ * senders' posted times (three columns of their SEND rows, not a cursor
+ * over their messages: that was a third of `stats --no-sim`). */
 static int sender_times(pt_trace *t, struct idle_rank *ir)
 {
 	struct idle_recv *rv = ir->rv;
@@ -127,7 +129,8 @@ static int sender_times(pt_trace *t, struct idle_rank *ir)
 	if (!n)
 		return 0; /* no receives (rv may be NULL): qsort must not see it */
 	qsort(rv, n, sizeof *rv, cmp_recv);
-	int err = 0;
+	int64_t *seq = malloc(n * sizeof *seq), *posted = malloc(n * sizeof *posted);
+	int err = seq && posted ? 0 : PT_ENOMEM;
 	for (size_t lo = 0, hi; !err && lo < n; lo = hi) {
 		int any = 0;
 		for (hi = lo; hi < n && rv[hi].peer == rv[lo].peer; hi++) {
@@ -137,27 +140,25 @@ static int sender_times(pt_trace *t, struct idle_rank *ir)
 		}
 		if (!any || rv[lo].peer < 0)
 			continue;
-		pt_query q = pt_query_all();
-		q.sources = PT_SRC_COMMS;
-		q.kinds = 1u << PT_OP_SEND;
-		q.rank = (int)rv[lo].peer;
-		pt_cursor *c;
-		if ((err = pt_cursor_open(t, &q, &c)))
+		/* the queued ones' seqs, ascending, and their starts as the
+		 * fallback when the sender's row is not in the trace */
+		size_t nq = 0;
+		for (size_t i = lo; i < hi; i++)
+			if (rv[i].queued && (!nq || seq[nq - 1] != rv[i].seq)) {
+				seq[nq] = rv[i].seq;
+				posted[nq++] = ir->sent[rv[i].step];
+			}
+		if ((err = pt_trace_send_posted(t, (int)rv[lo].peer, ir->rank, seq, nq, posted)))
 			break;
-		pt_event ev;
-		int got;
-		while ((got = pt_cursor_next(c, &ev)) == 1) {
-			if (ev.op.peer != ir->rank)
-				continue;
-			struct idle_recv key = {rv[lo].peer, ev.op.seq, 0, 0, 0, 0};
-			struct idle_recv *m = bsearch(&key, rv + lo, hi - lo, sizeof *rv, cmp_recv);
-			if (m && m->queued)
-				ir->sent[m->step] = ev.posted_ns;
+		for (size_t i = lo, k = 0; i < hi; i++) {
+			while (k < nq && seq[k] < rv[i].seq)
+				k++;
+			if (rv[i].queued && k < nq && seq[k] == rv[i].seq)
+				ir->sent[rv[i].step] = posted[k];
 		}
-		if (got < 0)
-			err = got;
-		pt_cursor_close(c);
 	}
+	free(seq);
+	free(posted);
 	return err;
 }
 

@@ -471,6 +471,37 @@ int pt_trace_plan_read(pt_trace *t, int rank, int64_t *step, pt_op *ops, size_t 
 	return err;
 }
 
+int pt_trace_send_posted(pt_trace *t, int sender, int receiver, const int64_t *seq, size_t n, int64_t *posted)
+{
+	if (!n)
+		return 0;
+	sqlite3_stmt *st;
+	/* the table's key order, (rank, start_ns, id): time order, as a cursor */
+	int rc = sqlite3_prepare_v2(t->db, "SELECT peer, seq, posted_ns FROM comms WHERE rank=?1 AND kind=?2", -1, &st,
+				    NULL);
+	if (rc != SQLITE_OK)
+		return pt_trace_fail_(t, rc, "reading messages");
+	sqlite3_bind_int(st, 1, sender);
+	sqlite3_bind_int(st, 2, PT_OP_SEND);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int(st, 0) != receiver)
+			continue;
+		int64_t s = sqlite3_column_int(st, 1); /* int32, as pt_op.seq holds it */
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (seq[mid] < s)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && seq[lo] == s)
+			posted[lo] = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : pt_trace_fail_(t, rc, "reading messages");
+}
+
 /* ---------------------------------------------------------------- queries */
 
 pt_query pt_query_all(void)

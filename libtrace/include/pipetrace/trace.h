@@ -527,6 +527,16 @@ int pt_trace_plan(pt_trace *t, int rank, pt_op **ops, size_t *n);
  * them); reader errors (logged). Not thread-safe on one t. */
 int pt_trace_plan_read(pt_trace *t, int rank, int64_t *step, pt_op *ops, size_t max, size_t *n);
 
+/* When rank sender posted its messages to receiver with the given seqs (n
+ * of them, ascending): posted[i] gets the posted_ns of the SEND row from
+ * sender to receiver whose seq is seq[i] (the last in time order if there
+ * are several), or keeps its value when the trace has none. One read of the
+ * sender's messages that decodes three columns of its SEND rows, for a
+ * consumer that needs a few sends' posted times (the idle breakdown), not
+ * whole events: a cursor over the same rows costs ten times more. Returns
+ * 0 or a reader error (logged). */
+int pt_trace_send_posted(pt_trace *t, int sender, int receiver, const int64_t *seq, size_t n, int64_t *posted);
+
 /* A string by id (borrowed until close); "" for 0 or an unknown id. */
 const char *pt_trace_string(pt_trace *t, uint32_t id);
 
