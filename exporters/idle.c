@@ -20,7 +20,7 @@
 
 /* A receive as recorded: from whom and which, where in the plan, the transfer. */
 struct idle_recv {
-	int64_t peer, seq;
+	int32_t peer, seq; /* as pt_op holds them */
 	size_t step;
 	int64_t start, end;
 	int queued; /* it may have waited for the previous transfer on its link */
@@ -36,12 +36,33 @@ struct idle_gap {
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* What the breakdown keeps of a plan op: 16 bytes, not pt_op's 40 (a
+ * rank's plan is the largest thing `stats` holds). */
+struct idle_op {
+	uint8_t kind, phase, payload;
+	int16_t chunk, chunk2;
+	int32_t mb, mb2;
+};
+
 int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir)
 {
 	memset(ir, 0, sizeof *ir);
 	ir->rank = rank;
 	ir->flush = flush;
-	int err = pt_trace_plan(t, rank, &ir->ops, &ir->n);
+	pt_op buf[1024];
+	size_t cap = 0, got;
+	int64_t step = 0;
+	int err;
+	/* read in blocks: steps are 0..n-1 (pt_trace_plan's contract), so
+	 * ops[i] is step i */
+	while (!(err = pt_trace_plan_read(t, rank, &step, buf, 1024, &got)) && got) {
+		if ((err = pt_grow(&ir->ops, &cap, ir->n + got, sizeof *ir->ops)))
+			break;
+		for (size_t i = 0; i < got; i++) {
+			const pt_op *o = &buf[i];
+			ir->ops[ir->n++] = (struct idle_op){o->kind, o->phase, o->payload, o->chunk, o->chunk2, o->mb, o->mb2};
+		}
+	}
 	if (err || !ir->n)
 		goto out;
 	ir->sent = malloc(ir->n * sizeof *ir->sent);
@@ -135,7 +156,7 @@ static int sender_times(pt_trace *t, struct idle_rank *ir)
 		int any = 0;
 		for (hi = lo; hi < n && rv[hi].peer == rv[lo].peer; hi++) {
 			const struct idle_recv *p = hi > lo ? &rv[hi - 1] : NULL;
-			rv[hi].queued = p && p->seq == rv[hi].seq - 1 && p->start < rv[hi].start && rv[hi].start <= p->end;
+			rv[hi].queued = p && (int64_t)p->seq + 1 == rv[hi].seq && p->start < rv[hi].start && rv[hi].start <= p->end;
 			any |= rv[hi].queued;
 		}
 		if (!any || rv[lo].peer < 0)
@@ -201,7 +222,7 @@ static int64_t input_of(const struct carry *cv, size_t n, int64_t key, size_t x)
  * gate reads only message steps, so in place is safe). */
 static int gates(struct idle_rank *ir)
 {
-	const pt_op *ops = ir->ops;
+	const struct idle_op *ops = ir->ops;
 	struct carry *cv = malloc(ir->n * sizeof *cv);
 	if (!cv)
 		return PT_ENOMEM;
@@ -212,7 +233,7 @@ static int gates(struct idle_rank *ir)
 	qsort(cv, ncv, sizeof *cv, cmp_carry);
 	int64_t bs = -1, bd = -1; /* flush: the batches since the last compute op */
 	for (size_t i = 0; i < ir->n; i++) {
-		const pt_op *o = &ops[i];
+		const struct idle_op *o = &ops[i];
 		if (pt_kind_is_comm(o->kind)) {
 			if (ir->done[i] >= 0) {
 				bs = max64(bs, ir->sent[i]);

@@ -13,6 +13,7 @@
 #include "exporters.h"
 
 struct idle_recv;
+struct idle_op;
 struct idle_gap;
 
 /* One rank's plan, its messages' times by step, and the gaps seen. */
@@ -20,7 +21,7 @@ struct idle_rank {
 	int have;	      /* the rank has a plan: a breakdown is possible */
 	int flush;	      /* the run waited for whole batches */
 	int rank;
-	pt_op *ops;	      /* the plan */
+	struct idle_op *ops;  /* the plan, what the breakdown needs of it */
 	size_t n;	      /* plan steps */
 	int64_t *sent, *done; /* [step]: messages' times, then compute steps' gates; -1 unknown */
 	struct idle_recv *rv; /* the rank's receives as recorded */
