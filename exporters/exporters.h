@@ -73,6 +73,12 @@ typedef struct pt_metrics {
 
 /* Compute the metrics of an open trace, rank by rank, in bounded memory. */
 int pt_metrics_compute(pt_trace *t, pt_metrics **out);
+
+/* The same, also handing each event the sweep reads to each(arg, ev) -- every
+ * op, message, kernel, copy and memset of each rank, each rank's in time
+ * order -- for a caller that needs them too (stats' calibration): one read
+ * of the trace for both. A nonzero return from each stops and is returned. */
+int pt_metrics_compute_each(pt_trace *t, int (*each)(void *arg, const pt_event *ev), void *arg, pt_metrics **out);
 void pt_metrics_destroy(pt_metrics *m);
 
 /* Print the metrics as a table (text) or as one JSON object (the format is

@@ -135,7 +135,8 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm,
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, int flush, int labels, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int flush, int labels, int (*each)(void *, const pt_event *),
+			void *arg, pt_rank_metrics *m)
 {
 	struct idle_rank ir;
 	int err = idle_prepare(t, rank, flush, &ir);
@@ -164,6 +165,8 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, pt_rank_me
 	pt_event ev;
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
+		if (each && (err = each(arg, &ev)))
+			break;
 		if (pt_kind_is_compute(ev.op.kind))
 			m->nops[ev.op.kind]++;
 		int cls = classify(&ev, comm_streams, ncomm, labels);
@@ -218,7 +221,9 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, pt_rank_me
 	return err;
 }
 
-int pt_metrics_compute(pt_trace *t, pt_metrics **out)
+int pt_metrics_compute(pt_trace *t, pt_metrics **out) { return pt_metrics_compute_each(t, NULL, NULL, out); }
+
+int pt_metrics_compute_each(pt_trace *t, int (*each)(void *arg, const pt_event *ev), void *arg, pt_metrics **out)
 {
 	*out = NULL;
 	pt_metrics *m = calloc(1, sizeof *m);
@@ -248,7 +253,7 @@ int pt_metrics_compute(pt_trace *t, pt_metrics **out)
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
 		rm->sim_bubble = -1;
-		err = rank_metrics(t, rank, flush, m->ops_are_labels, rm);
+		err = rank_metrics(t, rank, flush, m->ops_are_labels, each, arg, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;

@@ -7,6 +7,9 @@
  * predicting them the runner's (pt_predict); this file only presents them.
  */
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,7 +428,7 @@ static void help(void)
 /* Put the sim's prediction beside the measurement, when the trace holds a
  * plan to re-simulate. A trace without one gets none, silently; a plan that
  * cannot be re-simulated gets a warning and no prediction. */
-static void add_sim(pt_trace *t, pt_metrics *m)
+static void add_sim(pt_trace *t, pt_metrics *m, pt_calibrator *cal)
 {
 	pt_rank_info ri;
 	pt_op *ops = NULL;
@@ -436,7 +439,7 @@ static void add_sim(pt_trace *t, pt_metrics *m)
 	}
 	free(ops);
 	pt_prediction *pr;
-	if (pt_predict(t, &pr)) {
+	if (pt_predict_fed(t, cal, &pr)) {
 		pt_log(PT_LOG_WARN, "%s: no sim prediction (see above)", pt_trace_path(t));
 		return;
 	}
@@ -458,6 +461,8 @@ static void add_sim(pt_trace *t, pt_metrics *m)
 	pt_prediction_destroy(pr);
 }
 
+static int calib_event(void *cal, const pt_event *ev) { return pt_calib_event(cal, ev); }
+
 int cmd_stats(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
@@ -465,6 +470,14 @@ int cmd_stats(int argc, char **argv)
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int json = 0, sim = 1, c;
+#ifdef __GLIBC__
+	/* Each rank's plan and messages are a few large blocks, freed before
+	 * the next rank's. glibc would raise its mmap threshold past them and
+	 * serve them from a heap that small long-lived blocks (the
+	 * calibration's counts) keep from shrinking: 20 MB of the 10M-event
+	 * trace's peak was free memory. A fixed threshold returns them. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -490,10 +503,16 @@ int cmd_stats(int argc, char **argv)
 		 * half of stats' memory, for no time saved (1.6 s either way). */
 		if (!err)
 			pt_trace_set_cache_max(t[i], 16384);
-		if (!err)
-			err = pt_metrics_compute(t[i], &m[i]);
+		/* the calibration rides on the metrics' sweep: one read of
+		 * the ops and messages for both */
+		pt_calibrator *cal = NULL;
 		if (!err && sim)
-			add_sim(t[i], m[i]);
+			err = pt_calib_create(&cal);
+		if (!err)
+			err = pt_metrics_compute_each(t[i], cal ? calib_event : NULL, cal, &m[i]);
+		if (!err && sim)
+			add_sim(t[i], m[i], cal);
+		pt_calib_destroy(cal);
 	}
 	if (n > 1 && cli_isatty(stderr))
 		fprintf(stderr, "\r\033[K");

@@ -367,15 +367,46 @@ static void tally_fini(struct tally *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* The messages read: each one's duration by size, and the spacing of the
- * transfers that queued behind another on their link. */
+/* The messages of one kind (SEND or RECV): each one's duration by size,
+ * and the spacing of the transfers that queued behind another on their
+ * link, with the last transfer seen on each link. */
 struct msgs {
 	struct tally dur, queued;
 	int64_t n, nqueued;
+	struct links links;
 };
 
-/* Read every message of one kind (SEND or RECV) into m (again, on the
- * second read of a coarse tally: the same rows in the same order). */
+/* One message into m; each rank's in time order, so that a link's
+ * transfers come in order (counted only on the first read). */
+static int add_message(struct msgs *m, const pt_event *ev)
+{
+	int64_t d = ev->end_ns - ev->start_ns;
+	if (d < 0)
+		return 0;
+	int count = !m->dur.collect && !m->queued.collect, err;
+	if ((err = tally_add(&m->dur, ev->op.bytes, d)))
+		return err;
+	m->n += count;
+	if (ev->op.kind != PT_OP_SEND)
+		return 0;
+	/* A transfer that began after its send was posted, while the
+	 * previous transfer on its link was still under way, waited for
+	 * the link: the two starts are one wire time apart. */
+	struct lastx *lx = link_slot(&m->links, ev->rank, ev->op.peer);
+	if (!lx)
+		return PT_ENOMEM;
+	if (lx->start >= 0 && ev->start_ns > ev->posted_ns && ev->start_ns > lx->start && ev->start_ns <= lx->end) {
+		if ((err = tally_add(&m->queued, 0, ev->start_ns - lx->start)))
+			return err;
+		m->nqueued += count;
+	}
+	lx->start = ev->start_ns;
+	lx->end = ev->end_ns;
+	return 0;
+}
+
+/* Read every message of one kind (SEND or RECV) into m: on the second read
+ * of a coarse tally, the same rows in the same order, links afresh. */
 static int read_messages(pt_trace *t, int kind, struct msgs *m)
 {
 	pt_query q = pt_query_all();
@@ -385,38 +416,14 @@ static int read_messages(pt_trace *t, int kind, struct msgs *m)
 	int err = pt_cursor_open(t, &q, &c);
 	if (err)
 		return err;
-	struct links links = {0};
+	free(m->links.v);
+	m->links = (struct links){0};
 	pt_event ev;
 	int got;
-	int count = !m->dur.collect && !m->queued.collect;
-	while ((got = pt_cursor_next(c, &ev)) == 1) {
-		int64_t d = ev.end_ns - ev.start_ns;
-		if (d < 0)
-			continue;
-		if ((err = tally_add(&m->dur, ev.op.bytes, d)))
-			break;
-		m->n += count;
-		if (kind != PT_OP_SEND)
-			continue;
-		/* A transfer that began after its send was posted, while the
-		 * previous transfer on its link was still under way, waited for
-		 * the link: the two starts are one wire time apart. */
-		struct lastx *lx = link_slot(&links, ev.rank, ev.op.peer);
-		if (!lx) {
-			err = PT_ENOMEM;
-			break;
-		}
-		if (lx->start >= 0 && ev.start_ns > ev.posted_ns && ev.start_ns > lx->start && ev.start_ns <= lx->end) {
-			if ((err = tally_add(&m->queued, 0, ev.start_ns - lx->start)))
-				break;
-			m->nqueued += count;
-		}
-		lx->start = ev.start_ns;
-		lx->end = ev.end_ns;
-	}
+	while ((got = pt_cursor_next(c, &ev)) == 1 && !(err = add_message(m, &ev)))
+		;
 	if (got < 0)
 		err = got;
-	free(links.v);
 	pt_cursor_close(c);
 	return err;
 }
@@ -559,6 +566,24 @@ static void derive(pt_cost *c, pt_calib *info)
 #undef SET
 }
 
+/* What calibration has seen: the compute ops' durations by kind, and the
+ * messages, sends and receives apart. */
+struct pt_calibrator {
+	struct tally ops;
+	int64_t nops[PT_OP_FB + 1];
+	struct msgs send, recv;
+	int err; /* the first failure feeding it */
+};
+
+static int add_op(struct tally *ops, int64_t *nops, const pt_event *ev)
+{
+	int k = ev->op.kind;
+	if (!pt_kind_is_compute(k) || ev->end_ns < ev->start_ns)
+		return 0;
+	nops[k] += !ops->collect;
+	return tally_add(ops, k, ev->end_ns - ev->start_ns);
+}
+
 /* Tally every compute op's duration by kind into ops (again on the second
  * read of a coarse tally). */
 static int read_ops(pt_trace *t, struct tally *ops, int64_t *nops)
@@ -571,65 +596,107 @@ static int read_ops(pt_trace *t, struct tally *ops, int64_t *nops)
 		return err;
 	pt_event ev;
 	int got;
-	while ((got = pt_cursor_next(c, &ev)) == 1) {
-		int k = ev.op.kind;
-		if (!pt_kind_is_compute(k) || ev.end_ns < ev.start_ns)
-			continue;
-		if ((err = tally_add(ops, k, ev.end_ns - ev.start_ns)))
-			break;
-		nops[k] += !ops->collect;
-	}
+	while ((got = pt_cursor_next(c, &ev)) == 1 && !(err = add_op(ops, nops, &ev)))
+		;
 	if (got < 0)
 		err = got;
 	pt_cursor_close(c);
 	return err;
 }
 
-int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
+int pt_calib_create(pt_calibrator **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : PT_ENOMEM;
+}
+
+int pt_calib_event(pt_calibrator *c, const pt_event *ev)
+{
+	if (!c->err) {
+		if (ev->op.kind == PT_OP_SEND)
+			c->err = add_message(&c->send, ev);
+		else if (ev->op.kind == PT_OP_RECV)
+			c->err = add_message(&c->recv, ev);
+		else
+			c->err = add_op(&c->ops, c->nops, ev);
+	}
+	return c->err;
+}
+
+static void msgs_fini(struct msgs *m)
+{
+	tally_fini(&m->dur);
+	tally_fini(&m->queued);
+	free(m->links.v);
+	memset(m, 0, sizeof *m);
+}
+
+void pt_calib_destroy(pt_calibrator *c)
+{
+	if (!c)
+		return;
+	tally_fini(&c->ops);
+	msgs_fini(&c->send);
+	msgs_fini(&c->recv);
+	free(c);
+}
+
+int pt_calib_finish(pt_calibrator *c, pt_trace *t, pt_cost *cost, pt_calib *info)
 {
 	memset(info, 0, sizeof *info);
 	*cost = pt_cost_default();
-	struct tally ops;
-	memset(&ops, 0, sizeof ops);
-	struct msgs m;
-	memset(&m, 0, sizeof m);
-	int kind = PT_OP_SEND;
-	int err = read_ops(t, &ops, info->nops);
+	int err = c->err;
+	if (err)
+		return err;
+	memcpy(info->nops, c->nops, sizeof info->nops);
 	int64_t *v[PT_OP_FB + 1] = {NULL, &cost->f, &cost->b, &cost->i, &cost->w, &cost->fb};
 	int64_t total = 0;
 	for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++) {
 		total += info->nops[k];
 		if (info->nops[k])
-			err = tally_want(&ops, k);
+			err = tally_want(&c->ops, k);
 	}
-	if (!err && tally_pending(&ops)) {
-		ops.collect = 1;
+	if (!err && tally_pending(&c->ops)) {
+		c->ops.collect = 1;
 		int64_t ignored[PT_OP_FB + 1];
-		err = read_ops(t, &ops, ignored);
-		tally_settle(&ops);
+		err = read_ops(t, &c->ops, ignored);
+		tally_settle(&c->ops);
 	}
 	if (err)
-		goto out;
+		return err;
 	for (int k = PT_OP_F; k <= PT_OP_FB; k++)
 		if (info->nops[k])
-			*v[k] = tally_get(&ops, k)->result;
-	tally_fini(&ops);
-	if (!total) {
-		err = pt_logerr(PT_EINVAL, "%s: no compute ops (F, B, I, W, FB) to calibrate costs from",
-				pt_trace_path(t));
-		goto out;
-	}
+			*v[k] = tally_get(&c->ops, k)->result;
+	tally_fini(&c->ops);
+	if (!total)
+		return pt_logerr(PT_EINVAL, "%s: no compute ops (F, B, I, W, FB) to calibrate costs from",
+				 pt_trace_path(t));
 	derive(cost, info);
 	/* each message once: the sender's rows; a receiver's when no sender was recorded */
-	if ((err = read_messages(t, kind, &m)))
-		goto out;
-	if (!m.n && (err = read_messages(t, kind = PT_OP_RECV, &m)))
-		goto out;
-	err = fit_link(t, kind, &m, cost, info);
-out:
-	tally_fini(&ops);
-	tally_fini(&m.dur);
-	tally_fini(&m.queued);
+	int kind = c->send.n ? PT_OP_SEND : PT_OP_RECV;
+	return fit_link(t, kind, kind == PT_OP_SEND ? &c->send : &c->recv, cost, info);
+}
+
+int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info)
+{
+	pt_calibrator *c;
+	int err = pt_calib_create(&c);
+	if (err)
+		return err;
+	/* the reads as fit_link needs them: a receiver's messages only when
+	 * no sender's were recorded */
+	int64_t any = 0;
+	if (!(err = read_ops(t, &c->ops, c->nops)))
+		for (int k = PT_OP_F; k <= PT_OP_FB; k++)
+			any += c->nops[k];
+	if (!err && any && !(err = read_messages(t, PT_OP_SEND, &c->send)) && !c->send.n)
+		err = read_messages(t, PT_OP_RECV, &c->recv);
+	if (err) {
+		memset(info, 0, sizeof *info);
+		*cost = pt_cost_default();
+	} else
+		err = pt_calib_finish(c, t, cost, info);
+	pt_calib_destroy(c);
 	return err;
 }
 

@@ -143,7 +143,9 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 
 static int get_rank(void *arg, int r, pt_op **ops, size_t *n) { return pt_trace_plan(arg, r, ops, n); }
 
-int pt_predict(pt_trace *t, pt_prediction **out)
+int pt_predict(pt_trace *t, pt_prediction **out) { return pt_predict_fed(t, NULL, out); }
+
+int pt_predict_fed(pt_trace *t, pt_calibrator *cal, pt_prediction **out)
 {
 	*out = NULL;
 	pt_plan *layout = NULL;
@@ -171,7 +173,7 @@ int pt_predict(pt_trace *t, pt_prediction **out)
 			pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
 	}
 	if (!err)
-		err = pt_cost_calibrate(t, &pr->cost, &pr->calib);
+		err = cal ? pt_calib_finish(cal, t, &pr->cost, &pr->calib) : pt_cost_calibrate(t, &pr->cost, &pr->calib);
 	if (!err) {
 		unsigned lack = kinds & pr->calib.missing;
 		for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++)

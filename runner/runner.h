@@ -295,6 +295,23 @@ typedef struct pt_calib {
  */
 int pt_cost_calibrate(pt_trace *t, pt_cost *cost, pt_calib *info);
 
+/*
+ * The same calibration fed by a caller that reads the trace anyway (stats'
+ * metrics sweep), so that the trace is not read again for it. Create, hand
+ * pt_calib_event every event of every rank the trace holds in ops and comms
+ * (others are ignored), each rank's in time order as a cursor gives them,
+ * then pt_calib_finish: what pt_cost_calibrate gives on the same trace, with
+ * its errors; t is read again only when the durations are too varied to
+ * count exactly (more than pt_calib_cap_ distinct values). pt_calib_event
+ * returns 0 or PT_ENOMEM, which finish returns too. One thread at a time;
+ * destroy(NULL) is a no-op.
+ */
+typedef struct pt_calibrator pt_calibrator;
+int pt_calib_create(pt_calibrator **out);
+int pt_calib_event(pt_calibrator *c, const pt_event *ev);
+int pt_calib_finish(pt_calibrator *c, pt_trace *t, pt_cost *cost, pt_calib *info);
+void pt_calib_destroy(pt_calibrator *c);
+
 /* Distinct (group, value) counts calibration keeps exactly before it counts
  * buckets and reads the rows again for its medians (65536; tests lower it to
  * walk that path on small traces). Not thread-safe to change. */
@@ -335,6 +352,11 @@ typedef struct pt_prediction {
  * pt_plan_from_trace and pt_sim_replay otherwise.
  */
 int pt_predict(pt_trace *t, pt_prediction **out);
+
+/* pt_predict with costs calibrated from cal, fed with the trace's events
+ * by the caller (pt_calib_event), instead of a read of its own; cal stays
+ * the caller's (NULL: pt_predict). */
+int pt_predict_fed(pt_trace *t, pt_calibrator *cal, pt_prediction **out);
 void pt_prediction_destroy(pt_prediction *pr);
 
 /* -------------------------------------------------------------- theory */

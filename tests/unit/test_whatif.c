@@ -212,19 +212,43 @@ static void test_link_fit_sizes(void **state)
 	assert_int_equal(c.b, -1);
 }
 
+static int feed(void *cal, const pt_event *ev) { return pt_calib_event(cal, ev); }
+
+/* Calibrate as stats does: fed by the metrics' sweep. */
+static void calibrate_fed(const char *path, pt_cost *c, pt_calib *ci)
+{
+	pt_trace *t;
+	assert_int_equal(pt_trace_open(path, &t), 0);
+	pt_calibrator *cal;
+	assert_int_equal(pt_calib_create(&cal), 0);
+	pt_metrics *m;
+	assert_int_equal(pt_metrics_compute_each(t, feed, cal, &m), 0);
+	assert_int_equal(pt_calib_finish(cal, t, c, ci), 0);
+	pt_calib_destroy(cal);
+	pt_metrics_destroy(m);
+	pt_trace_close(t);
+}
+
 /* Calibrate on path with the exact tallies and again with tallies forced
- * to count buckets and read the rows twice: the same medians, exactly. */
+ * to count buckets and read the rows twice, each by its own reads and fed
+ * by the metrics' sweep: the same medians, exactly. */
 static void same_coarse(const char *path)
 {
 	pt_cost a, b;
 	pt_calib ia, ib;
 	calibrate(path, &a, &ia);
 	size_t cap = pt_calib_cap_;
-	pt_calib_cap_ = 3;
-	calibrate(path, &b, &ib);
-	pt_calib_cap_ = cap;
-	assert_memory_equal(&a, &b, sizeof a);
-	assert_memory_equal(&ia, &ib, sizeof ia);
+	for (int fed = 0; fed < 2; fed++)
+		for (size_t c = 3; c <= cap; c = c == 3 ? cap : cap + 1) {
+			pt_calib_cap_ = c;
+			if (fed)
+				calibrate_fed(path, &b, &ib);
+			else
+				calibrate(path, &b, &ib);
+			pt_calib_cap_ = cap;
+			assert_memory_equal(&a, &b, sizeof a);
+			assert_memory_equal(&ia, &ib, sizeof ia);
+		}
 }
 
 /* Medians of jittered durations (odd and even counts, values in many
