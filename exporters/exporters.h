@@ -74,11 +74,20 @@ typedef struct pt_metrics {
 /* Compute the metrics of an open trace, rank by rank, in bounded memory. */
 int pt_metrics_compute(pt_trace *t, pt_metrics **out);
 
-/* The same, also handing each event the sweep reads to each(arg, ev) -- every
- * op, message, kernel, copy and memset of each rank, each rank's in time
- * order -- for a caller that needs them too (stats' calibration): one read
- * of the trace for both. A nonzero return from each stops and is returned. */
-int pt_metrics_compute_each(pt_trace *t, int (*each)(void *arg, const pt_event *ev), void *arg, pt_metrics **out);
+/* What else wants the rows the metrics read (stats' prediction): each event
+ * the sweep reads -- every op, message, kernel, copy and memset of each
+ * rank, each rank's in time order -- and each rank's plan, in step order,
+ * in blocks. A nonzero return stops the sweep and is returned. Either
+ * callback may be NULL. */
+typedef struct pt_metrics_feed {
+	int (*event)(void *arg, const pt_event *ev);
+	void (*plan)(void *arg, int rank, const pt_op *ops, size_t n);
+	void *arg;
+} pt_metrics_feed;
+
+/* pt_metrics_compute, handing what it reads to feed (NULL: none): one read
+ * of the trace for both. */
+int pt_metrics_compute_each(pt_trace *t, const pt_metrics_feed *feed, pt_metrics **out);
 void pt_metrics_destroy(pt_metrics *m);
 
 /* Print the metrics as a table (text) or as one JSON object (the format is

@@ -44,7 +44,7 @@ struct idle_op {
 	int32_t mb, mb2;
 };
 
-int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir)
+int idle_prepare(pt_trace *t, int rank, int flush, const pt_metrics_feed *feed, struct idle_rank *ir)
 {
 	memset(ir, 0, sizeof *ir);
 	ir->rank = rank;
@@ -56,6 +56,8 @@ int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir)
 	/* read in blocks: steps are 0..n-1 (pt_trace_plan's contract), so
 	 * ops[i] is step i */
 	while (!(err = pt_trace_plan_read(t, rank, &step, buf, 1024, &got)) && got) {
+		if (feed && feed->plan)
+			feed->plan(feed->arg, rank, buf, got);
 		if ((err = pt_grow(&ir->ops, &cap, ir->n + got, sizeof *ir->ops)))
 			break;
 		for (size_t i = 0; i < got; i++) {

@@ -33,9 +33,10 @@ struct idle_rank {
 };
 
 /* Load rank's plan (flush: 1 when the run waited for whole batches, 0 when
- * compute waited only for its inputs). A rank without a plan gives
+ * compute waited only for its inputs), handing it to feed's plan callback
+ * (feed may be NULL). A rank without a plan gives
  * ir->have = 0 and no error; the other calls then do nothing. */
-int idle_prepare(pt_trace *t, int rank, int flush, struct idle_rank *ir);
+int idle_prepare(pt_trace *t, int rank, int flush, const pt_metrics_feed *feed, struct idle_rank *ir);
 
 /* The sweep met a message of the rank. */
 void idle_message(struct idle_rank *ir, const pt_event *ev);

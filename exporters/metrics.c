@@ -135,11 +135,10 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm,
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, int flush, int labels, int (*each)(void *, const pt_event *),
-			void *arg, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_metrics_feed *feed, pt_rank_metrics *m)
 {
 	struct idle_rank ir;
-	int err = idle_prepare(t, rank, flush, &ir);
+	int err = idle_prepare(t, rank, flush, feed, &ir);
 	if (err)
 		return err;
 	uint32_t ids[256], comm_streams[256];
@@ -165,7 +164,7 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, int (*each
 	pt_event ev;
 	int got;
 	while ((got = pt_cursor_next(c, &ev)) == 1) {
-		if (each && (err = each(arg, &ev)))
+		if (feed && feed->event && (err = feed->event(feed->arg, &ev)))
 			break;
 		if (pt_kind_is_compute(ev.op.kind))
 			m->nops[ev.op.kind]++;
@@ -221,9 +220,9 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, int (*each
 	return err;
 }
 
-int pt_metrics_compute(pt_trace *t, pt_metrics **out) { return pt_metrics_compute_each(t, NULL, NULL, out); }
+int pt_metrics_compute(pt_trace *t, pt_metrics **out) { return pt_metrics_compute_each(t, NULL, out); }
 
-int pt_metrics_compute_each(pt_trace *t, int (*each)(void *arg, const pt_event *ev), void *arg, pt_metrics **out)
+int pt_metrics_compute_each(pt_trace *t, const pt_metrics_feed *feed, pt_metrics **out)
 {
 	*out = NULL;
 	pt_metrics *m = calloc(1, sizeof *m);
@@ -253,7 +252,7 @@ int pt_metrics_compute_each(pt_trace *t, int (*each)(void *arg, const pt_event *
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
 		rm->sim_bubble = -1;
-		err = rank_metrics(t, rank, flush, m->ops_are_labels, each, arg, rm);
+		err = rank_metrics(t, rank, flush, m->ops_are_labels, feed, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;

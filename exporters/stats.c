@@ -428,7 +428,7 @@ static void help(void)
 /* Put the sim's prediction beside the measurement, when the trace holds a
  * plan to re-simulate. A trace without one gets none, silently; a plan that
  * cannot be re-simulated gets a warning and no prediction. */
-static void add_sim(pt_trace *t, pt_metrics *m, pt_calibrator *cal)
+static void add_sim(pt_trace *t, pt_metrics *m, pt_calibrator *cal, const pt_plan_digest *dg)
 {
 	pt_rank_info ri;
 	pt_op *ops = NULL;
@@ -439,7 +439,7 @@ static void add_sim(pt_trace *t, pt_metrics *m, pt_calibrator *cal)
 	}
 	free(ops);
 	pt_prediction *pr;
-	if (pt_predict_fed(t, cal, &pr)) {
+	if (pt_predict_fed(t, cal, dg, &pr)) {
 		pt_log(PT_LOG_WARN, "%s: no sim prediction (see above)", pt_trace_path(t));
 		return;
 	}
@@ -461,7 +461,18 @@ static void add_sim(pt_trace *t, pt_metrics *m, pt_calibrator *cal)
 	pt_prediction_destroy(pr);
 }
 
-static int calib_event(void *cal, const pt_event *ev) { return pt_calib_event(cal, ev); }
+/* What the prediction takes from the metrics' reads. */
+struct sim_feed {
+	pt_calibrator *cal;
+	pt_plan_digest *dg;
+};
+
+static int feed_event(void *arg, const pt_event *ev) { return pt_calib_event(((struct sim_feed *)arg)->cal, ev); }
+
+static void feed_plan(void *arg, int rank, const pt_op *ops, size_t n)
+{
+	pt_plan_digest_ops(((struct sim_feed *)arg)->dg, rank, ops, n);
+}
 
 int cmd_stats(int argc, char **argv)
 {
@@ -503,16 +514,18 @@ int cmd_stats(int argc, char **argv)
 		 * half of stats' memory, for no time saved (1.6 s either way). */
 		if (!err)
 			pt_trace_set_cache_max(t[i], 16384);
-		/* the calibration rides on the metrics' sweep: one read of
-		 * the ops and messages for both */
-		pt_calibrator *cal = NULL;
-		if (!err && sim)
-			err = pt_calib_create(&cal);
+		/* the calibration and the plan's first read ride on the
+		 * metrics' reads: one read of the ops, messages and plan for both */
+		struct sim_feed sf = {NULL, NULL};
+		pt_metrics_feed feed = {feed_event, feed_plan, &sf};
+		if (!err && sim && !(err = pt_calib_create(&sf.cal)))
+			err = pt_plan_digest_create(t[i], &sf.dg);
 		if (!err)
-			err = pt_metrics_compute_each(t[i], cal ? calib_event : NULL, cal, &m[i]);
+			err = pt_metrics_compute_each(t[i], sim ? &feed : NULL, &m[i]);
 		if (!err && sim)
-			add_sim(t[i], m[i], cal);
-		pt_calib_destroy(cal);
+			add_sim(t[i], m[i], sf.cal, sf.dg);
+		pt_calib_destroy(sf.cal);
+		pt_plan_digest_destroy(sf.dg);
 	}
 	if (n > 1 && cli_isatty(stderr))
 		fprintf(stderr, "\r\033[K");

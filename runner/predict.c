@@ -33,13 +33,99 @@ static int note_mb(pt_plan *p, const char *path, int rank, size_t k, const pt_op
 	return 0;
 }
 
+/* What read_plan learns from one rank's ops, gathered by a caller that
+ * reads them anyway: the largest microbatch on each chunk, the kinds, the
+ * count, and the first op naming a microbatch past the run's count. */
+struct digest_rank {
+	int seen;
+	size_t n;
+	unsigned kinds;
+	int32_t maxmb[64]; /* by chunk; INT32_MIN: none */
+	int bad;
+	size_t bad_k;
+	pt_op bad_op;
+	int bad_chunk, bad_mb;
+};
+
+struct pt_plan_digest {
+	int nranks, mblimit;
+	struct digest_rank *rank; /* by rank id, 0 .. nranks-1 */
+};
+
+/* The limit read_plan puts on microbatches: the run's count, if known. */
+static int mb_limit(pt_trace *t)
+{
+	int64_t mbs64 = pt_trace_meta_int(t, "microbatches", 0);
+	return mbs64 > 0 && mbs64 < INT32_MAX ? (int)mbs64 : INT32_MAX;
+}
+
+int pt_plan_digest_create(pt_trace *t, pt_plan_digest **out)
+{
+	int n = pt_trace_nranks(t);
+	pt_plan_digest *d = calloc(1, sizeof *d);
+	if (d && n > 0 && !(d->rank = calloc((size_t)n, sizeof *d->rank))) {
+		free(d);
+		d = NULL;
+	}
+	*out = d;
+	if (!d)
+		return PT_ENOMEM;
+	d->nranks = n > 0 ? n : 0;
+	d->mblimit = mb_limit(t);
+	return 0;
+}
+
+static void digest_mb(struct digest_rank *r, int chunk, int mb)
+{
+	if (chunk >= 0 && chunk < 64 && mb > r->maxmb[chunk])
+		r->maxmb[chunk] = mb;
+}
+
+void pt_plan_digest_ops(pt_plan_digest *d, int rank, const pt_op *ops, size_t n)
+{
+	if (rank < 0 || rank >= d->nranks)
+		return; /* read_plan refuses such a rank before its ops */
+	struct digest_rank *r = &d->rank[rank];
+	if (!r->seen) {
+		r->seen = 1;
+		for (int c = 0; c < 64; c++)
+			r->maxmb[c] = INT32_MIN;
+	}
+	for (size_t i = 0; i < n && !r->bad; i++, r->n++) {
+		const pt_op *o = &ops[i];
+		if (!pt_kind_is_compute(o->kind))
+			continue;
+		int two = o->kind == PT_OP_FB;
+		if (o->mb >= d->mblimit || (two && o->mb2 >= d->mblimit)) {
+			/* as note_mb meets it: the first half first */
+			int first = o->mb >= d->mblimit;
+			*r = (struct digest_rank){.seen = 1, .bad = 1, .bad_k = r->n, .bad_op = *o,
+						  .bad_chunk = first ? o->chunk : o->chunk2, .bad_mb = first ? o->mb : o->mb2};
+			return;
+		}
+		digest_mb(r, o->chunk, o->mb);
+		if (two)
+			digest_mb(r, o->chunk2, o->mb2);
+		r->kinds |= 1u << o->kind;
+	}
+}
+
+void pt_plan_digest_destroy(pt_plan_digest *d)
+{
+	if (!d)
+		return;
+	free(d->rank);
+	free(d);
+}
+
 /* The plan a trace holds, read rank by rank: its layout (ranks, chunks,
  * microbatches per pipeline) always, its ops only when keep is set;
  * *kinds gets the compute kinds it uses (bit 1 << kind). Not validated,
  * but what would size the validator's tables is refused here (PT_ECORRUPT,
  * naming the file): a meta layout the chunks cannot fill, a chunk at no
- * stage, a microbatch past the run's count or the plan's length. */
-static int read_plan(pt_trace *t, int keep, pt_plan **out, unsigned *kinds)
+ * stage, a microbatch past the run's count or the plan's length. Without
+ * keep, a rank dg has seen whole is not read again: its digest says the same. */
+static int read_plan(pt_trace *t, int keep, const pt_plan_digest *dg, pt_plan **out, unsigned *kinds)
 {
 	*out = NULL;
 	*kinds = 0;
@@ -67,6 +153,8 @@ static int read_plan(pt_trace *t, int keep, pt_plan **out, unsigned *kinds)
 		snprintf(p->name, sizeof p->name, "%s", sname);
 	int64_t mbs64 = pt_trace_meta_int(t, "microbatches", 0);
 	p->microbatches = mbs64 > 0 && mbs64 < INT32_MAX ? (int)mbs64 : 0;
+	if (dg && dg->mblimit != mb_limit(t))
+		dg = NULL; /* not this trace's */
 	p->group = (int)pt_trace_meta_int(t, "group", 0);
 	/* no microbatch past the run's count (total, over both pipelines) */
 	int mblimit = p->microbatches > 0 ? p->microbatches : INT32_MAX;
@@ -96,6 +184,19 @@ static int read_plan(pt_trace *t, int keep, pt_plan **out, unsigned *kinds)
 						ci[c].chunk);
 			else
 				pt_plan_place(p, i, c, ci[c].pipe, ci[c].stage);
+		}
+		const struct digest_rank *d = !keep && dg && i < dg->nranks && dg->rank[i].seen ? &dg->rank[i] : NULL;
+		if (d && !err) {
+			if (d->bad) {
+				err = note_mb(p, path, i, d->bad_k, &d->bad_op, d->bad_chunk, d->bad_mb, mblimit);
+				break;
+			}
+			for (int c = 0; c < 64 && !err; c++)
+				if (d->maxmb[c] != INT32_MIN)
+					err = note_mb(p, path, i, 0, NULL, c, d->maxmb[c], mblimit);
+			*kinds |= d->kinds;
+			nops += d->n;
+			continue;
 		}
 		pt_op *ops = NULL;
 		size_t n_ops = 0;
@@ -132,7 +233,7 @@ static int read_plan(pt_trace *t, int keep, pt_plan **out, unsigned *kinds)
 int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 {
 	unsigned kinds;
-	int err = read_plan(t, 1, out, &kinds);
+	int err = read_plan(t, 1, NULL, out, &kinds);
 	if (!err && (err = pt_plan_validate(*out))) {
 		pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
 		pt_plan_destroy(*out);
@@ -143,9 +244,9 @@ int pt_plan_from_trace(pt_trace *t, pt_plan **out)
 
 static int get_rank(void *arg, int r, pt_op **ops, size_t *n) { return pt_trace_plan(arg, r, ops, n); }
 
-int pt_predict(pt_trace *t, pt_prediction **out) { return pt_predict_fed(t, NULL, out); }
+int pt_predict(pt_trace *t, pt_prediction **out) { return pt_predict_fed(t, NULL, NULL, out); }
 
-int pt_predict_fed(pt_trace *t, pt_calibrator *cal, pt_prediction **out)
+int pt_predict_fed(pt_trace *t, pt_calibrator *cal, const pt_plan_digest *dg, pt_prediction **out)
 {
 	*out = NULL;
 	pt_plan *layout = NULL;
@@ -163,7 +264,7 @@ int pt_predict_fed(pt_trace *t, pt_calibrator *cal, pt_prediction **out)
 	const char *mode = pt_trace_meta(t, "comm_mode");
 	pr->comm_mode = mode && pt_comm_parse(mode) >= 0 ? pt_comm_parse(mode) : PT_COMM_FLUSH;
 	int64_t lo = 0, hi = 0;
-	int err = read_plan(t, 0, &layout, &kinds);
+	int err = read_plan(t, 0, dg, &layout, &kinds);
 	if (!err) {
 		pt_cost unit = pt_cost_default();
 		if (((err = pt_plan_check_ranks(layout, get_rank, t)) ||

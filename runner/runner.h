@@ -353,10 +353,25 @@ typedef struct pt_prediction {
  */
 int pt_predict(pt_trace *t, pt_prediction **out);
 
+/*
+ * What pt_predict's first read of the plan learns (each rank's largest
+ * microbatch per chunk, its kinds and length, its first microbatch past the
+ * run's count), gathered by a caller that reads the plan anyway (stats' idle
+ * breakdown). Create for t, hand pt_plan_digest_ops each rank's ops in step
+ * order from step 0, in blocks of any size; a rank never handed over is read
+ * from the trace as before. create: 0 or PT_ENOMEM; destroy(NULL) is a no-op.
+ */
+typedef struct pt_plan_digest pt_plan_digest;
+int pt_plan_digest_create(pt_trace *t, pt_plan_digest **out);
+void pt_plan_digest_ops(pt_plan_digest *d, int rank, const pt_op *ops, size_t n);
+void pt_plan_digest_destroy(pt_plan_digest *d);
+
 /* pt_predict with costs calibrated from cal, fed with the trace's events
- * by the caller (pt_calib_event), instead of a read of its own; cal stays
- * the caller's (NULL: pt_predict). */
-int pt_predict_fed(pt_trace *t, pt_calibrator *cal, pt_prediction **out);
+ * by the caller (pt_calib_event), instead of a read of its own, and the
+ * plan's first read replaced by dg where it saw a rank; both stay the
+ * caller's, either may be NULL (both: pt_predict). Same results, same
+ * errors. */
+int pt_predict_fed(pt_trace *t, pt_calibrator *cal, const pt_plan_digest *dg, pt_prediction **out);
 void pt_prediction_destroy(pt_prediction *pr);
 
 /* -------------------------------------------------------------- theory */

@@ -222,7 +222,8 @@ static void calibrate_fed(const char *path, pt_cost *c, pt_calib *ci)
 	pt_calibrator *cal;
 	assert_int_equal(pt_calib_create(&cal), 0);
 	pt_metrics *m;
-	assert_int_equal(pt_metrics_compute_each(t, feed, cal, &m), 0);
+	pt_metrics_feed f = {feed, NULL, cal};
+	assert_int_equal(pt_metrics_compute_each(t, &f, &m), 0);
 	assert_int_equal(pt_calib_finish(cal, t, c, ci), 0);
 	pt_calib_destroy(cal);
 	pt_metrics_destroy(m);
