@@ -14,6 +14,7 @@
 
 struct idle_recv;
 struct idle_op;
+struct carry;
 struct idle_gap;
 
 /* One rank's plan, its messages' times by step, and the gaps seen. */
@@ -22,19 +23,24 @@ struct idle_rank {
 	int flush;	      /* the run waited for whole batches */
 	int rank;
 	struct idle_op *ops;  /* the plan, what the breakdown needs of it */
-	size_t n;	      /* plan steps */
+	size_t n, capops;     /* plan steps */
 	int64_t *sent, *done; /* [step]: messages' times, then compute steps' gates; -1 unknown */
+	size_t capsent, capdone;
 	struct idle_recv *rv; /* the rank's receives as recorded */
 	size_t nrv, caprv;
 	struct idle_gap *gap; /* gaps inside the rank's span, and the one before it */
 	size_t ngap, capgap;
+	struct carry *cv;     /* scratch: the plan's receives by what they carry */
+	int64_t *seq, *posted; /* scratch: queued receives' seqs, their senders' times */
+	size_t capcv, capseq, capposted;
 	int last_phase;	      /* phase of the last planned compute op the sweep passed */
 	int err;	      /* the first allocation failure */
 };
 
 /* Load rank's plan (flush: 1 when the run waited for whole batches, 0 when
  * compute waited only for its inputs), handing it to feed's plan callback
- * (feed may be NULL). A rank without a plan gives
+ * (feed may be NULL). ir is zeroed before the first rank and keeps its
+ * buffers from rank to rank; idle_release frees them after the last. A rank without a plan gives
  * ir->have = 0 and no error; the other calls then do nothing. */
 int idle_prepare(pt_trace *t, int rank, int flush, const pt_metrics_feed *feed, struct idle_rank *ir);
 
@@ -48,14 +54,14 @@ void idle_compute(struct idle_rank *ir, const pt_event *ev, int gap, int64_t a, 
 
 /* After the sweep: find when each awaited message was sent (reading a
  * sender's messages only where a transfer may have queued), attribute the
- * gaps to m, keep the first gap's gate in m for idle_finish, and free ir. */
+ * gaps to m, and keep the first gap's gate in m for idle_finish. */
 int idle_end_rank(pt_trace *t, struct idle_rank *ir, pt_rank_metrics *m);
 
 /* Once the window is known: the gap before the rank's first compute event
  * and the tail after its last one. */
 void idle_finish(pt_rank_metrics *m, int64_t win_start, int64_t win_end);
 
-/* Free ir (after an error; idle_end_rank frees it otherwise). */
+/* Free ir's buffers, after the last rank or an error; ir is zeroed. */
 void idle_release(struct idle_rank *ir);
 
 #endif

@@ -135,10 +135,10 @@ static int classify(const pt_event *ev, const uint32_t *comm_streams, int ncomm,
 	return kind == PT_OP_KERNEL ? CLS_COMPUTE : CLS_NONE;
 }
 
-static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_metrics_feed *feed, pt_rank_metrics *m)
+static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_metrics_feed *feed,
+			struct idle_rank *ir, pt_rank_metrics *m)
 {
-	struct idle_rank ir;
-	int err = idle_prepare(t, rank, flush, feed, &ir);
+	int err = idle_prepare(t, rank, flush, feed, ir);
 	if (err)
 		return err;
 	uint32_t ids[256], comm_streams[256];
@@ -152,10 +152,8 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_m
 	q.rank = rank;
 	q.sources = PT_SRC_OPS | PT_SRC_COMMS | PT_SRC_KERNELS | PT_SRC_MEMCPY | PT_SRC_MEMSET;
 	pt_cursor *c;
-	if ((err = pt_cursor_open(t, &q, &c))) {
-		idle_release(&ir);
+	if ((err = pt_cursor_open(t, &q, &c)))
 		return err;
-	}
 	struct sweep s;
 	memset(&s, 0, sizeof s);
 	s.m = m;
@@ -180,14 +178,14 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_m
 		int kind = ev.op.kind;
 		if (cls == CLS_COMM) {
 			if (pt_kind_is_comm(kind))
-				idle_message(&ir, &ev);
+				idle_message(ir, &ev);
 			m->ncomm++;
 			err = heap_push(&s.comm, ev.end_ns);
 		} else {
 			int first = !m->ncompute, gap = !first && !s.comp.n && ev.start_ns > s.comp_free;
 			if (first)
 				m->first_compute = ev.start_ns;
-			idle_compute(&ir, &ev, gap, s.comp_free, first);
+			idle_compute(ir, &ev, gap, s.comp_free, first);
 			m->ncompute++;
 			err = heap_push(&s.comp, ev.end_ns);
 			/* activations: held from a forward's start to its backward's end */
@@ -208,9 +206,7 @@ static int rank_metrics(pt_trace *t, int rank, int flush, int labels, const pt_m
 	m->last_compute = s.comp_free;
 	m->peak_act = s.act_peak;
 	if (!err)
-		err = idle_end_rank(t, &ir, m);
-	else
-		idle_release(&ir);
+		err = idle_end_rank(t, ir, m);
 	free(s.comp.v);
 	free(s.comm.v);
 	free(s.act.v);
@@ -242,6 +238,8 @@ int pt_metrics_compute_each(pt_trace *t, const pt_metrics_feed *feed, pt_metrics
 	m->ops_are_labels = from && !strcmp(from, "annotations");
 	m->win_start = INT64_MAX;
 	m->win_end = INT64_MIN;
+	struct idle_rank ir;
+	memset(&ir, 0, sizeof ir);
 	for (int i = 0; i < n && !err; i++) {
 		pt_rank_info ri;
 		if ((err = pt_trace_rank_at(t, i, &ri)))
@@ -252,7 +250,7 @@ int pt_metrics_compute_each(pt_trace *t, const pt_metrics_feed *feed, pt_metrics
 		rm->theory_bubble = ri.theory_bubble_ns;
 		rm->theory_peak = ri.theory_peak_act;
 		rm->sim_bubble = -1;
-		err = rank_metrics(t, rank, flush, m->ops_are_labels, feed, rm);
+		err = rank_metrics(t, rank, flush, m->ops_are_labels, feed, &ir, rm);
 		if (!err && rm->ncompute + rm->ncomm) {
 			if (rm->first < m->win_start)
 				m->win_start = rm->first;
@@ -260,6 +258,7 @@ int pt_metrics_compute_each(pt_trace *t, const pt_metrics_feed *feed, pt_metrics
 				m->win_end = rm->last;
 		}
 	}
+	idle_release(&ir);
 	if (err) {
 		pt_metrics_destroy(m);
 		return err;

@@ -7,9 +7,6 @@
  * predicting them the runner's (pt_predict); this file only presents them.
  */
 #include <getopt.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,14 +478,6 @@ int cmd_stats(int argc, char **argv)
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int json = 0, sim = 1, c;
-#ifdef __GLIBC__
-	/* Each rank's plan and messages are a few large blocks, freed before
-	 * the next rank's. glibc would raise its mmap threshold past them and
-	 * serve them from a heap that small long-lived blocks (the
-	 * calibration's counts) keep from shrinking: 20 MB of the 10M-event
-	 * trace's peak was free memory. A fixed threshold returns them. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-#endif
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
