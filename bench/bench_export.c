@@ -13,7 +13,9 @@
  * slice are also given for the demo's run (DualPipe, 8 ranks, 20
  * microbatches) and without per-slice arguments. `pipetrace stats` on the
  * 512- and 2048-rank traces gives its peak RSS too (target <= 64 MB): it
- * re-simulates the whole plan for its prediction, which must not hold it.
+ * re-simulates the whole plan for its prediction, which must not hold it;
+ * and on the 10-million-event trace its time and peak RSS, with and
+ * without the prediction (one run each: they take tens of seconds).
  * Usage: bench_export [PIPETRACE] [MICROBATCHES] [--keep DIR]
  * With --keep the traces and exports stay in DIR, and traces already there
  * are used again (making the big one takes minutes).
@@ -189,6 +191,9 @@ int main(int argc, char **argv)
 	char *mstats[] = {pt, "stats", many, NULL}, *hstats[] = {pt, "stats", huge, NULL};
 	long many_stats, huge_stats;
 	double t_many_stats = run(mstats, &many_stats), t_huge_stats = run(hstats, &huge_stats);
+	char *bstats[] = {pt, "stats", db, NULL}, *bstats_ns[] = {pt, "stats", "--no-sim", db, NULL};
+	long big_stats, big_stats_ns;
+	double t_big_stats = run(bstats, &big_stats), t_big_stats_ns = run(bstats_ns, &big_stats_ns);
 
 	double o = bench_median(ours, RUNS), s = bench_median(sq, RUNS);
 	double o_cpu = bench_median(ours_cpu, RUNS), s_cpu = bench_median(sq_cpu, RUNS);
@@ -206,6 +211,8 @@ int main(int argc, char **argv)
 	printf("stats: peak RSS with the sim's prediction: %.1f MB for the 512-rank trace (%.1f s), %.1f MB for the "
 	       "2048-rank trace (%.1f s) (target <= 64)\n",
 	       (double)many_stats / 1024, t_many_stats, (double)huge_stats / 1024, t_huge_stats);
+	printf("stats: on the %lld-event trace: %.1f s, %.1f MB peak RSS; with --no-sim %.1f s, %.1f MB (target <= 64 MB)\n",
+	       n, t_big_stats, (double)big_stats / 1024, t_big_stats_ns, (double)big_stats_ns / 1024);
 	printf("export: %.1f bytes per slice with arguments, %.1f without (--no-args, %.2f s) (target <= 32)\n",
 	       (double)size / (double)n, (double)size_na / (double)n, t_na);
 	printf("export: the demo's run (%lld slices): %.1f bytes per slice with arguments, %.1f without\n", nd,

@@ -498,8 +498,9 @@ int cmd_stats(int argc, char **argv)
 		if (n > 1 && cli_isatty(stderr))
 			fprintf(stderr, "\rreading %d/%d: %s\033[K", i + 1, n, argv[optind + i]);
 		err = pt_trace_open(argv[optind + i], &t[i]);
-		/* The page cache as export's readers share it: the calibration's
-		 * cursor over every rank would grow it to 32 MiB at 2048 ranks,
+		/* The page cache as export's readers share it: a cursor over
+		 * every rank (the calibration's second read, when its values are
+		 * too varied to count) would grow it to 32 MiB at 2048 ranks,
 		 * half of stats' memory, for no time saved (1.6 s either way). */
 		if (!err)
 			pt_trace_set_cache_max(t[i], 16384);
