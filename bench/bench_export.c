@@ -211,7 +211,8 @@ int main(int argc, char **argv)
 	printf("stats: peak RSS with the sim's prediction: %.1f MB for the 512-rank trace (%.1f s), %.1f MB for the "
 	       "2048-rank trace (%.1f s) (target <= 64)\n",
 	       (double)many_stats / 1024, t_many_stats, (double)huge_stats / 1024, t_huge_stats);
-	printf("stats: on the %lld-event trace: %.1f s, %.1f MB peak RSS; with --no-sim %.1f s, %.1f MB (target <= 64 MB)\n",
+	printf("stats: on the %lld-event trace: %.1f s, %.1f MB peak RSS; with --no-sim %.1f s, %.1f MB "
+	       "(target <= 64 MB)\n",
 	       n, t_big_stats, (double)big_stats / 1024, t_big_stats_ns, (double)big_stats_ns / 1024);
 	printf("export: %.1f bytes per slice with arguments, %.1f without (--no-args, %.2f s) (target <= 32)\n",
 	       (double)size / (double)n, (double)size_na / (double)n, t_na);

@@ -67,7 +67,8 @@ int idle_prepare(pt_trace *t, int rank, int flush, const pt_metrics_feed *feed, 
 			break;
 		for (size_t i = 0; i < got; i++) {
 			const pt_op *o = &buf[i];
-			ir->ops[ir->n++] = (struct idle_op){o->kind, o->phase, o->payload, o->chunk, o->chunk2, o->mb, o->mb2};
+			ir->ops[ir->n++] =
+			    (struct idle_op){o->kind, o->phase, o->payload, o->chunk, o->chunk2, o->mb, o->mb2};
 		}
 	}
 	if (err || !ir->n)
@@ -162,7 +163,8 @@ static int sender_times(pt_trace *t, struct idle_rank *ir)
 		int any = 0;
 		for (hi = lo; hi < n && rv[hi].peer == rv[lo].peer; hi++) {
 			const struct idle_recv *p = hi > lo ? &rv[hi - 1] : NULL;
-			rv[hi].queued = p && (int64_t)p->seq + 1 == rv[hi].seq && p->start < rv[hi].start && rv[hi].start <= p->end;
+			rv[hi].queued = p && (int64_t)p->seq + 1 == rv[hi].seq && p->start < rv[hi].start &&
+					rv[hi].start <= p->end;
 			any |= rv[hi].queued;
 		}
 		if (!any || rv[lo].peer < 0)

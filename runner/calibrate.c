@@ -210,7 +210,8 @@ static int tally_add(struct tally *t, int64_t group, int64_t value)
 {
 	if (t->collect) {
 		int64_t b = bucket(value);
-		struct want key = {.group = group}, *w = t->nwant ? bsearch(&key, t->want, t->nwant, sizeof key, cmp_want_group) : NULL;
+		struct want key = {.group = group};
+		struct want *w = t->nwant ? bsearch(&key, t->want, t->nwant, sizeof key, cmp_want_group) : NULL;
 		struct want *any = t->nwant && t->want[0].group == TALLY_ANY ? &t->want[0] : NULL;
 		if (w && !w->done && b >= w->b_lo && b <= w->b_hi && push(&w->got, value))
 			return PT_ENOMEM;
@@ -350,7 +351,8 @@ static void tally_settle(struct tally *t)
 		if (w->done)
 			continue;
 		int64_t b = kth((char *)w->got.v, sizeof *w->got.v, w->got.n, (size_t)(w->hi - w->below));
-		int64_t a = w->lo == w->hi ? b : kth((char *)w->got.v, sizeof *w->got.v, w->got.n, (size_t)(w->lo - w->below));
+		int64_t a = w->lo == w->hi ? b
+					   : kth((char *)w->got.v, sizeof *w->got.v, w->got.n, (size_t)(w->lo - w->below));
 		w->result = a + (b - a) / 2;
 		w->done = 1;
 		free(w->got.v);

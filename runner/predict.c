@@ -99,8 +99,12 @@ void pt_plan_digest_ops(pt_plan_digest *d, int rank, const pt_op *ops, size_t n)
 		if (o->mb >= d->mblimit || (two && o->mb2 >= d->mblimit)) {
 			/* as note_mb meets it: the first half first */
 			int first = o->mb >= d->mblimit;
-			*r = (struct digest_rank){.seen = 1, .bad = 1, .bad_k = r->n, .bad_op = *o,
-						  .bad_chunk = first ? o->chunk : o->chunk2, .bad_mb = first ? o->mb : o->mb2};
+			*r = (struct digest_rank){.seen = 1,
+						  .bad = 1,
+						  .bad_k = r->n,
+						  .bad_op = *o,
+						  .bad_chunk = first ? o->chunk : o->chunk2,
+						  .bad_mb = first ? o->mb : o->mb2};
 			return;
 		}
 		digest_mb(r, o->chunk, o->mb);
@@ -274,7 +278,8 @@ int pt_predict_fed(pt_trace *t, pt_calibrator *cal, const pt_plan_digest *dg, pt
 			pt_log(PT_LOG_ERROR, "%s: the stored plan above is invalid", pt_trace_path(t));
 	}
 	if (!err)
-		err = cal ? pt_calib_finish(cal, t, &pr->cost, &pr->calib) : pt_cost_calibrate(t, &pr->cost, &pr->calib);
+		err = cal ? pt_calib_finish(cal, t, &pr->cost, &pr->calib)
+			  : pt_cost_calibrate(t, &pr->cost, &pr->calib);
 	if (!err) {
 		unsigned lack = kinds & pr->calib.missing;
 		for (int k = PT_OP_F; k <= PT_OP_FB && !err; k++)
