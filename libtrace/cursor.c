@@ -81,9 +81,7 @@ static const int table_kind[PT_NTABLES] = {
 	[PT_TBL_SYNC] = PT_OP_SYNC,	 [PT_TBL_RUNTIME] = PT_OP_RUNTIME, [PT_TBL_RANGES] = PT_OP_RANGE,
 };
 
-/* Times past 2^56 ns (over two years) are no run's: a damaged row. Kept
- * well below INT64_MAX so that sums over thousands of ranks cannot overflow. */
-#define TIME_MAX (INT64_C(1) << 56)
+#define TIME_MAX PT_TIME_MAX_
 
 /* v in [lo, hi], else the row is damage, which a cast would hide (a kind
  * or chunk wider than its field, a time no run has): *bad names the column. */

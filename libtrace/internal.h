@@ -87,6 +87,11 @@ struct pt_trace {
 	sqlite3_stmt *plan_st; /* pt_trace_plan_read's, prepared on first use */
 };
 
+/* Times past 2^56 ns (over two years) are no run's: a row holding one is
+ * damaged. Well below INT64_MAX, so that sums over thousands of ranks cannot
+ * overflow. */
+#define PT_TIME_MAX_ (INT64_C(1) << 56)
+
 /* Log an SQLite failure on t's file ("<path>: <what>: <message>"); the PT_E* code. */
 int pt_trace_fail_(pt_trace *t, int rc, const char *what);
 /* The tables (enum pt_source bits) q reads, narrowed by its kinds. */

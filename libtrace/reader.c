@@ -495,8 +495,15 @@ int pt_trace_send_posted(pt_trace *t, int sender, int receiver, const int64_t *s
 			else
 				hi = mid;
 		}
-		if (lo < n && seq[lo] == s)
-			posted[lo] = sqlite3_column_int64(st, 2);
+		if (lo < n && seq[lo] == s) {
+			int64_t v = sqlite3_column_int64(st, 2);
+			if (v < -PT_TIME_MAX_ || v > PT_TIME_MAX_) { /* as a cursor refuses it */
+				sqlite3_finalize(st);
+				return pt_logerr(PT_ECORRUPT, "%s: damaged trace: a row of 'comms' (rank %d) has posted_ns %lld",
+						 t->path, sender, (long long)v);
+			}
+			posted[lo] = v;
+		}
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : pt_trace_fail_(t, rc, "reading messages");
