@@ -91,6 +91,9 @@ struct pt_trace {
  * damaged. Well below INT64_MAX, so that sums over thousands of ranks cannot
  * overflow. */
 #define PT_TIME_MAX_ (INT64_C(1) << 56)
+/* The highest rank a trace may hold (an import's limit too): a rank beyond,
+ * or below 0, is damage; a cursor over all ranks walks them one by one. */
+#define PT_RANK_MAX_ (1 << 20)
 
 /* Log an SQLite failure on t's file ("<path>: <what>: <message>"); the PT_E* code. */
 int pt_trace_fail_(pt_trace *t, int rc, const char *what);

@@ -66,7 +66,13 @@ static int load_ranks(pt_trace *t)
 			break;
 		pt_rank_info *ri = &t->ranks[t->nranks++];
 		memset(ri, 0, sizeof *ri);
-		ri->rank = sqlite3_column_int(st, 0);
+		int64_t rank = sqlite3_column_int64(st, 0);
+		if (rank < 0 || rank > PT_RANK_MAX_) {
+			err = pt_logerr(PT_ECORRUPT, "%s: damaged trace: 'ranks' has rank %lld (ranks are 0 to %d)", t->path,
+					(long long)rank, PT_RANK_MAX_);
+			break;
+		}
+		ri->rank = (int)rank;
 		ri->device = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
 		ri->theory_bubble_ns =
 			sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
@@ -96,7 +102,14 @@ static int load_ranks(pt_trace *t)
 			return pt_trace_fail_(t, rc, "reading events");
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-			int lo = sqlite3_column_int(st, 0), hi = sqlite3_column_int(st, 1);
+			int64_t lo64 = sqlite3_column_int64(st, 0), hi64 = sqlite3_column_int64(st, 1);
+			if (lo64 < 0 || hi64 > PT_RANK_MAX_) {
+				sqlite3_finalize(st);
+				return pt_logerr(PT_ECORRUPT, "%s: damaged trace: '%s' has rank %lld (ranks are 0 to %d)",
+						 t->path, pt_tables[i].name, (long long)(lo64 < 0 ? lo64 : hi64),
+						 PT_RANK_MAX_);
+			}
+			int lo = (int)lo64, hi = (int)hi64;
 			t->has[i] = 1;
 			if (t->max_rank < t->min_rank) {
 				t->min_rank = lo;

@@ -100,6 +100,10 @@ sqlite3 "$T/wide.db" "UPDATE comms SET end_ns = 4611686018427387904 WHERE rank =
 expect_err 2 "wide.db: damaged trace: a row of 'comms' \(rank 3\) has end_ns 4611686018427387904" \
 	"a time no run has (2^62 ns): damage, named" $P export "$T/wide.db" -o "$T/bad9.pftrace"
 expect_err 2 "wide.db: damaged trace: a row of 'comms'" "... by stats too" $P stats "$T/wide.db"
+cp "$T/dp.db" "$T/negrank.db"
+sqlite3 "$T/negrank.db" "UPDATE comms SET rank = -2147483648 WHERE rank = 1 AND seq = 0 AND kind = 7"
+expect_err 2 "negrank.db: damaged trace: 'comms' has rank -2147483648 \(ranks are 0 to 1048576\)" \
+	"a rank no run has: damage, named (not a walk over four billion ranks)" $P export "$T/negrank.db" -o "$T/bad11.csv"
 cp "$T/dp.db" "$T/widekind.db"
 sqlite3 "$T/widekind.db" "UPDATE ops SET kind = 257 WHERE rank = 2 AND step = (SELECT min(step) FROM ops WHERE rank = 2)"
 expect_err 2 "widekind.db: damaged trace: a row of 'ops' \(rank 2\) has kind 257" \

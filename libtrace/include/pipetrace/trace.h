@@ -178,7 +178,7 @@ typedef struct pt_event {
 	int64_t corr;	   /* activity: the CUDA correlation id of the launching call; else 0 */
 	int64_t ext;	   /* activity: external correlation id of the op or range that
 			      launched it (pt_ext_id for plan ops); 0 when none */
-	int32_t rank;
+	int32_t rank;	 /* 0 to 2^20: a reader refuses a trace with other ranks as damaged */
 	int32_t step;	 /* index into the rank's plan; -1 when not from a plan */
 	uint32_t stream; /* stream id on the rank (a CUDA stream id, or a thread id for
 			    runtime calls and CPU ranges) */
