@@ -77,6 +77,11 @@ static int load_ranks(pt_trace *t)
 		ri->theory_bubble_ns =
 			sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
 		ri->theory_peak_act = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+		if (ri->theory_bubble_ns < -1 || ri->theory_bubble_ns > PT_TIME_MAX_) {
+			err = pt_logerr(PT_ECORRUPT, "%s: damaged trace: rank %d's theory_bubble_ns is %lld", t->path,
+					ri->rank, (long long)ri->theory_bubble_ns);
+			break;
+		}
 		ri->nchunks = sqlite3_column_int(st, 4);
 		const char *l = (const char *)sqlite3_column_text(st, 5);
 		snprintf(ri->label, sizeof ri->label, "%s", l ? l : "");

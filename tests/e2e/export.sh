@@ -104,6 +104,10 @@ cp "$T/dp.db" "$T/negrank.db"
 sqlite3 "$T/negrank.db" "UPDATE comms SET rank = -2147483648 WHERE rank = 1 AND seq = 0 AND kind = 7"
 expect_err 2 "negrank.db: damaged trace: 'comms' has rank -2147483648 \(ranks are 0 to 1048576\)" \
 	"a rank no run has: damage, named (not a walk over four billion ranks)" $P export "$T/negrank.db" -o "$T/bad11.csv"
+cp "$T/dp.db" "$T/theory.db"
+sqlite3 "$T/theory.db" "UPDATE ranks SET theory_bubble_ns = 1e308 WHERE rank = 1"
+expect_err 2 "theory.db: damaged trace: rank 1's theory_bubble_ns is 9223372036854775807" \
+	"a formula's bubble no run has: damage, named (stats would overflow its sum)" $P stats "$T/theory.db"
 cp "$T/dp.db" "$T/widekind.db"
 sqlite3 "$T/widekind.db" "UPDATE ops SET kind = 257 WHERE rank = 2 AND step = (SELECT min(step) FROM ops WHERE rank = 2)"
 expect_err 2 "widekind.db: damaged trace: a row of 'ops' \(rank 2\) has kind 257" \
