@@ -126,12 +126,7 @@ struct pt_export {
 
 	struct pt_map slot_map, rank_map;
 	struct pt_map act_start; /* rank -> activations held when a --from window opens */
-	/* Message flows whose ends do not meet in time order (clocks that
-	 * disagree across ranks): sent: flow -> its SEND's start, for SENDs whose
-	 * RECV has not taken the flow yet; orphans: RECVs that ended before their
-	 * SEND began, which can have no arrow (counted in lost_flows). */
-	struct pt_map sent, orphans;
-	int64_t lost_flows;
+	struct pt_msg_flows mf; /* message flows whose ends may not meet in time order */
 	struct slot *slots;
 	int nslots;
 	size_t cap_slots;
@@ -449,69 +444,25 @@ static const char *event_name(pt_export *x, const pt_event *ev, size_t *len)
 	return s;
 }
 
-static uint64_t flow_id(int type, uint64_t v)
-{
-	return (uint64_t)type << 62 | (v & ((1ULL << 62) - 1));
-}
-
-static uint64_t msg_flow(int32_t from, int32_t to, int32_t seq)
-{
-	return flow_id(PT_FLOW_MESSAGE,
-		       (uint64_t)(from & 0xfffff) << 42 | (uint64_t)(to & 0xfffff) << 22 | (uint64_t)(seq & 0x3fffff));
-}
-
-static uint64_t launch_flow(int32_t rank, int64_t corr)
-{
-	return flow_id(PT_FLOW_LAUNCH, (uint64_t)(rank & 0xfffff) << 42 | ((uint64_t)corr & ((1ULL << 42) - 1)));
-}
-
-/*
- * A message's flow, as a viewer reads it: flows begin and end in time order,
- * and an end met before its beginning is dropped. Most RECVs start at or after
- * their SEND, and end its flow as they start. One that starts earlier (the
- * ranks' clocks disagree, or a transfer is timed from when the receiver
- * waits) ends it as it ends instead, when its SEND has begun by then (*late
- * set); one that ends before its SEND begins can have no arrow. With no
- * event_end callback, every RECV ends its flow as it starts.
- */
+/* A SEND's or RECV's flow (see export_flows.c); *late set for a RECV that
+ * began before its SEND, to end the flow at its end. With no event_end
+ * callback every RECV ends its flow as it starts. */
 static int message_flow(pt_export *x, const pt_event *ev, pt_xev *e, uint64_t *late)
 {
-	int64_t t;
-	if (ev->op.kind == PT_OP_SEND) {
-		uint64_t id = msg_flow(ev->rank, ev->op.peer, ev->op.seq);
-		if (!x->f->event_end) {
-			e->flow_begin[0] = id;
-		} else if (pt_map_find(&x->orphans, id, &t)) {
-			pt_map_del(&x->orphans, id);
-			x->lost_flows++;
-		} else {
-			e->flow_begin[0] = id;
-			return pt_map_put(&x->sent, id, ev->start_ns);
-		}
-	} else if (ev->op.kind == PT_OP_RECV) {
-		uint64_t id = msg_flow(ev->op.peer, ev->rank, ev->op.seq);
-		if (!x->f->event_end) {
-			e->flow_end = id;
-		} else if (pt_map_find(&x->sent, id, &t)) {
-			e->flow_end = id;
-			pt_map_del(&x->sent, id);
-		} else {
-			*late = id;
-		}
-	}
-	return 0;
-}
-
-/* At the end of a RECV that began before its SEND: its flow's end, if the
- * SEND has begun. */
-static int late_flow_end(pt_export *x, uint64_t id, pt_xev *e)
-{
-	int64_t t;
-	if (!pt_map_find(&x->sent, id, &t))
-		return pt_map_put(&x->orphans, id, 0);
-	pt_map_del(&x->sent, id);
-	e->flow_end = id;
-	e->flow_ts = t;
+	int send = ev->op.kind == PT_OP_SEND;
+	if (!send && ev->op.kind != PT_OP_RECV)
+		return 0;
+	uint64_t id = send ? pt_flow_message(ev->rank, ev->op.peer, ev->op.seq)
+			   : pt_flow_message(ev->op.peer, ev->rank, ev->op.seq);
+	int r = !x->f->event_end ? 1 : send ? pt_msg_flows_send(&x->mf, id, ev->start_ns) : pt_msg_flows_recv(&x->mf, id);
+	if (r < 0)
+		return r;
+	if (send && r)
+		e->flow_begin[0] = id;
+	else if (!send && r)
+		e->flow_end = id;
+	else if (!send)
+		*late = id;
 	return 0;
 }
 
@@ -525,15 +476,15 @@ static int set_flows(pt_export *x, const pt_event *ev, pt_xev *e, uint64_t *late
 	}
 	if (x->op_flows) {
 		if (!pt_kind_is_activity(kind) && ev->step >= 0)
-			e->flow_begin[1] = flow_id(PT_FLOW_OP, (uint64_t)pt_ext_id(ev->rank, ev->step));
+			e->flow_begin[1] = pt_flow_id(PT_FLOW_OP, (uint64_t)pt_ext_id(ev->rank, ev->step));
 		else if (pt_kind_is_activity(kind) && ev->ext)
-			e->flow_step = flow_id(PT_FLOW_OP, (uint64_t)ev->ext);
+			e->flow_step = pt_flow_id(PT_FLOW_OP, (uint64_t)ev->ext);
 	}
 	if (x->launch_flows && ev->corr) {
 		if (kind == PT_OP_RUNTIME)
-			e->flow_begin[0] = launch_flow(ev->rank, ev->corr);
+			e->flow_begin[0] = pt_flow_launch(ev->rank, ev->corr);
 		else if (kind == PT_OP_KERNEL || kind == PT_OP_MEMCPY || kind == PT_OP_MEMSET)
-			e->flow_end = launch_flow(ev->rank, ev->corr);
+			e->flow_end = pt_flow_launch(ev->rank, ev->corr);
 	}
 	return 0;
 }
@@ -578,8 +529,10 @@ static int close_until(pt_export *x, int64_t t)
 			if (ev->end_ns < x->o.to_ns)
 				e.act = act;
 		}
-		int err = sl->late_flow ? late_flow_end(x, sl->late_flow, &e) : 0;
-		if (!err)
+		int err = sl->late_flow ? pt_msg_flows_late(&x->mf, sl->late_flow, &e.flow_ts) : 0;
+		if (err > 0)
+			e.flow_end = sl->late_flow;
+		if (err >= 0)
 			err = x->f->event_end(x, &e);
 		if (err)
 			return err;
@@ -798,11 +751,11 @@ static int run(pt_export *x)
 		return err;
 	if (x->f->event_end && (err = close_until(x, INT64_MAX)))
 		return err;
-	if (x->lost_flows)
+	if (x->mf.lost)
 		pt_log(PT_LOG_WARN,
 		       "%s: %" PRId64 " message arrow%s left out: the RECV ended before its SEND began (the ranks' "
 		       "clocks disagree; `pipetrace merge` aligns the traces of one run)",
-		       pt_trace_path(x->t), x->lost_flows, x->lost_flows == 1 ? "" : "s");
+		       pt_trace_path(x->t), x->mf.lost, x->mf.lost == 1 ? "" : "s");
 	if (x->f->footer && (err = x->f->footer(x)))
 		return err;
 	if (x->o.progress)
@@ -906,8 +859,7 @@ out:
 	pt_map_free(&x->slot_map);
 	pt_map_free(&x->rank_map);
 	pt_map_free(&x->act_start);
-	pt_map_free(&x->sent);
-	pt_map_free(&x->orphans);
+	pt_msg_flows_free(&x->mf);
 	free(x->heap);
 	free(x->sel);
 	free(x->state);

@@ -1,7 +1,8 @@
 /*
  * exporters/export_internal.h — private to the export driver (export.c): a
  * cursor read on threads of their own, delivered in order (export_feed.c),
- * and a small hash map (export_map.c). Not installed.
+ * a small hash map (export_map.c), and flow ids and the pairing of message
+ * flows (export_flows.c). Not installed.
  */
 #ifndef PT_EXPORT_INTERNAL_H
 #define PT_EXPORT_INTERNAL_H
@@ -44,5 +45,30 @@ int pt_map_put(struct pt_map *m, uint64_t key, int64_t val);
 /* Remove key if it is there. */
 void pt_map_del(struct pt_map *m, uint64_t key);
 void pt_map_free(struct pt_map *m);
+
+/* Flow ids: the type (enum pt_flow_type) in the top 2 bits. A message's
+ * names its sender, receiver and sequence number; a launch's its rank and
+ * correlation id. */
+uint64_t pt_flow_id(int type, uint64_t v);
+uint64_t pt_flow_message(int32_t from, int32_t to, int32_t seq);
+uint64_t pt_flow_launch(int32_t rank, int64_t corr);
+
+/* Message flows whose ends may not meet in time order (export_flows.c says
+ * why): zero-initialise; events in time order; free. */
+struct pt_msg_flows {
+	struct pt_map sent;    /* flow -> its SEND's start, until its RECV takes it */
+	struct pt_map orphans; /* RECVs that ended before their SEND began */
+	int64_t lost;	       /* arrows that cannot be drawn */
+};
+/* A SEND began: 1 when its flow begins here, 0 when its RECV has already
+ * ended (no arrow: counted in lost), or PT_ENOMEM. */
+int pt_msg_flows_send(struct pt_msg_flows *m, uint64_t id, int64_t start);
+/* A RECV began: 1 when its flow ends here, 0 when its SEND has not begun
+ * (call pt_msg_flows_late at the RECV's end). */
+int pt_msg_flows_recv(struct pt_msg_flows *m, uint64_t id);
+/* Such a RECV ends: 1 and *since = its SEND's start when the flow ends
+ * here, 0 when the SEND has not begun (no arrow), or PT_ENOMEM. */
+int pt_msg_flows_late(struct pt_msg_flows *m, uint64_t id, int64_t *since);
+void pt_msg_flows_free(struct pt_msg_flows *m);
 
 #endif
