@@ -143,7 +143,8 @@ static int read_plan(pt_trace *t, int keep, const pt_plan_digest *dg, pt_plan **
 				 path);
 	/* each stage on exactly one chunk (validation checks which one): sizes
 	 * that disagree would only size the plan's tables wrong */
-	if (npipes64 * nstages64 != (int64_t)P * chunks64)
+	/* (bounded first, so that the product cannot overflow: npipes <= 2) */
+	if (nstages64 > INT32_MAX || npipes64 * nstages64 != (int64_t)P * chunks64)
 		return pt_logerr(PT_ECORRUPT, "%s: %lld pipeline(s) of %lld stages cannot sit on %d ranks of %lld chunks",
 				 path, (long long)npipes64, (long long)nstages64, P, (long long)chunks64);
 	int chunks = (int)chunks64, npipes = (int)npipes64, nstages = (int)nstages64;

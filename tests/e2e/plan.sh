@@ -62,6 +62,9 @@ refused shared "invalid plan: rank 0, chunk 1 and rank 3, chunk 1 both sit at pi
 	"two chunks at one stage"
 corrupt offplan "UPDATE chunks SET pipe = 2 WHERE rank = 1 AND chunk = 0"
 refused offplan "offplan.db: rank 1 chunk 0 sits at an impossible stage" "a chunk past the plan's pipelines"
+corrupt hugestages "UPDATE meta SET value = '4611686018427387904' WHERE key = 'stages'"
+refused hugestages "hugestages.db: 2 pipeline\(s\) of 4611686018427387904 stages cannot sit on 4 ranks" \
+	"a stage count that would overflow the layout's product"
 corrupt stages "UPDATE meta SET value = '1000000000' WHERE key = 'stages'"
 refused stages "stages.db: 2 pipeline\(s\) of 1000000000 stages cannot sit on 4 ranks of 2 chunks" \
 	"meta's stage count disagreeing with the chunks"
