@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "runner.h"
 
 /* One message: its two sides, by (sender, receiver, seq), and its times. */
@@ -40,11 +41,6 @@ struct open_recv {
 	int32_t msg;
 };
 
-struct link {
-	int b;
-	int64_t free_at;
-};
-
 struct rk {
 	pt_op *op;    /* ops [base, base + nbuf) */
 	int32_t *msg; /* [same]: a message's entry, once posted */
@@ -58,8 +54,7 @@ struct rk {
 	size_t need_at; /* need[] is that of step need_at - 1; 0: none */
 	struct open_recv *open;
 	size_t nopen, capopen;
-	struct link *links; /* directed links from this rank, as sender */
-	int nlinks, caplinks;
+	struct pt_links links; /* directed links from this rank, as sender */
 };
 
 size_t pt_replay_window_ = 0;
@@ -208,23 +203,6 @@ static void span(struct replay *x, int64_t start, int64_t end)
 		x->hi = end;
 }
 
-static int64_t *link_free(struct rk *k, int b)
-{
-	for (int i = 0; i < k->nlinks; i++)
-		if (k->links[i].b == b)
-			return &k->links[i].free_at;
-	if (k->nlinks == k->caplinks) {
-		int cap = k->caplinks ? k->caplinks * 2 : 4;
-		struct link *v = realloc(k->links, (size_t)cap * sizeof *v);
-		if (!v)
-			return NULL;
-		k->links = v;
-		k->caplinks = cap;
-	}
-	k->links[k->nlinks] = (struct link){b, 0};
-	return &k->links[k->nlinks++].free_at;
-}
-
 static int refuse(int r, size_t i, const pt_op *o, const char *what)
 {
 	char name[64];
@@ -286,13 +264,9 @@ static int post(struct replay *x, int r, size_t i, int64_t t)
 	}
 	k->msg[i - k->base] = id;
 	if (send && e->end < 0) { /* the transfer starts once posted and its link is free */
-		int64_t *lf = link_free(k, q);
-		if (!lf)
+		if (pt_link_transfer(&k->links, q, t, pt_cost_wire(x->cost, e->bytes), x->cost->latency, &e->start,
+				     &e->end))
 			return PT_ENOMEM;
-		int64_t wire = pt_cost_wire(x->cost, e->bytes);
-		e->start = t > *lf ? t : *lf;
-		*lf = e->start + wire;
-		e->end = e->start + wire + x->cost->latency;
 		span(x, e->start, e->end);
 	}
 	/* a receiver that has posted may be waiting for this send */
@@ -486,7 +460,7 @@ out:
 		free(x.rk[r].op);
 		free(x.rk[r].msg);
 		free(x.rk[r].open);
-		free(x.rk[r].links);
+		free(x.rk[r].links.v);
 	}
 	free(x.rk);
 	free(x.queue);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "runner.h"
 
 /* What the walk needs of one step. The ranks take turns a few steps at a
@@ -51,17 +52,6 @@ struct simr {
 	size_t n;		/* steps */
 };
 
-/* A directed link's next free time, kept per sender (ranks talk to few peers). */
-struct link {
-	int b;
-	int64_t free_at;
-};
-
-struct links {
-	struct link *v;
-	int n, cap;
-};
-
 struct run {
 	const pt_plan *plan;
 	const pt_cost *cost;
@@ -71,7 +61,7 @@ struct run {
 	struct sstep **ss; /* [rank][step] */
 	struct simr *rs;
 	int *queue, qhead, qtail, qcap;
-	struct links *links; /* [sender] */
+	struct pt_links *links; /* [sender] */
 	int64_t span;	     /* the latest end so far: the makespan once done */
 	int64_t *dur;	     /* [sstep.dur]: [kind] pt_cost_op, then wire times as prepare() meets them */
 	int ndur, capdur;
@@ -87,24 +77,6 @@ static void enqueue(struct run *x, int r)
 	x->qtail = (x->qtail + 1) % x->qcap;
 }
 
-static int64_t *link_free(struct run *x, int a, int b)
-{
-	struct links *l = &x->links[a];
-	for (int i = 0; i < l->n; i++)
-		if (l->v[i].b == b)
-			return &l->v[i].free_at;
-	if (l->n == l->cap) {
-		int cap = l->cap ? l->cap * 2 : 4;
-		struct link *v = realloc(l->v, (size_t)cap * sizeof *v);
-		if (!v)
-			return NULL;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n] = (struct link){b, 0};
-	return &l->v[l->n++].free_at;
-}
-
 /* Time the transfer of send (a, i): it starts once posted (and, if strict,
  * once its receive is posted too) and the link is free. Both ends record it. */
 static int transfer(struct run *x, int a, size_t i)
@@ -115,13 +87,9 @@ static int transfer(struct run *x, int a, size_t i)
 	int64_t ready = x->st[a][i].posted;
 	if (x->strict && x->st[b][j].posted > ready)
 		ready = x->st[b][j].posted;
-	int64_t *lf = link_free(x, a, b);
-	if (!lf)
+	if (pt_link_transfer(&x->links[a], b, ready, x->dur[e->dur], x->cost->latency, &x->st[a][i].start,
+			     &x->st[a][i].end))
 		return PT_ENOMEM;
-	int64_t start = ready > *lf ? ready : *lf, wire = x->dur[e->dur];
-	*lf = start + wire;
-	x->st[a][i].start = start;
-	x->st[a][i].end = start + wire + x->cost->latency;
 	if (x->st[a][i].end > x->span)
 		x->span = x->st[a][i].end;
 	return 0;
